@@ -1,0 +1,138 @@
+//! The command line: parses arguments, calls the domain, renders results.
+
+mod output;
+mod registry;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, CommandFactory, Parser, Subcommand};
+
+pub use output::OutputFormat;
+
+/// Publish, find, resolve and install infrastructure extensions as OCI artifacts.
+#[derive(Debug, Parser)]
+#[command(
+    name = "provisioning",
+    version,
+    propagate_version = true,
+    arg_required_else_help = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// How to print results.
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
+    /// Log to stderr (-v debug, -vv trace) instead of the log file.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Print only errors.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Write logs to this file (default: <data dir>/logs/provisioning.log).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub log_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the embedded OCI registry.
+    #[command(name = "oci-registry", subcommand)]
+    OciRegistry(registry::RegistryCommand),
+    /// Print shell completions.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// Runs the command line and returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let _ = color_eyre::config::HookBuilder::default()
+        .display_env_section(false)
+        .install();
+    let _guard = init_logging(&cli.global);
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(report) => {
+            tracing::error!("{report:#}");
+            eprintln!("Error: {report:?}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> color_eyre::Result<()> {
+    match cli.command {
+        Command::OciRegistry(command) => registry::run(command, &cli.global),
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "provisioning",
+                &mut std::io::stdout(),
+            );
+            Ok(())
+        }
+    }
+}
+
+/// Logs go to stderr with `-v`, otherwise to the log file; never into command output.
+fn init_logging(global: &GlobalArgs) -> Option<()> {
+    use tracing_subscriber::EnvFilter;
+    if global.verbose > 0 {
+        let level = if global.verbose == 1 {
+            "debug"
+        } else {
+            "trace"
+        };
+        let filter = EnvFilter::try_from_env("PROVISIONING_LOG")
+            .unwrap_or_else(|_| EnvFilter::new(format!("provisioning={level},info")));
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .try_init()
+            .ok()?;
+        return Some(());
+    }
+    let path = global
+        .log_file
+        .clone()
+        .unwrap_or_else(|| crate::paths::log_dir().join("provisioning.log"));
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).ok()?;
+    }
+    let file = std::fs::File::options()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .ok()?;
+    let filter =
+        EnvFilter::try_from_env("PROVISIONING_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_writer(std::sync::Mutex::new(file))
+        .try_init()
+        .ok()?;
+    Some(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_tree_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,9 @@
+//! OCI primitives shared by the registry server and the client: digests, repository names and
+//! tags, media types.
+
+pub mod digest;
+pub mod media_type;
+pub mod name;
+
+pub use digest::{Digest, DigestAlgorithm, DigestError, Hasher};
+pub use name::{NameError, validate_repository, validate_tag};

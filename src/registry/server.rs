@@ -1,0 +1,247 @@
+//! Listening: plain HTTP or TLS, one task per connection, graceful shutdown, and the storage
+//! lock that keeps two registries off the same files.
+
+use std::fs::File;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::auth::{Htpasswd, HtpasswdError};
+use super::upload::Uploads;
+use super::{RegistryConfig, RegistryState, Storage, TlsFiles, router};
+
+/// Why a registry could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot use storage {path}: {source}")]
+    Storage {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "another registry is already running on storage {path}; stop it with `provisioning oci-registry stop --storage {path}`, or use another --storage"
+    )]
+    StorageLocked { path: PathBuf },
+    #[error("cannot listen on {addr}: {source}{hint}", hint = if source.kind() == std::io::ErrorKind::AddrInUse { "; another program uses this port: choose another with --addr" } else { "" })]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Htpasswd(#[from] HtpasswdError),
+    #[error("TLS: {0}")]
+    Tls(String),
+}
+
+/// A registry serving in the background of this process.
+pub struct RunningRegistry {
+    addr: SocketAddr,
+    tls: bool,
+    shutdown: watch::Sender<bool>,
+    task: JoinHandle<()>,
+    _lock: File,
+}
+
+/// Name of the lock file a running registry holds in its storage.
+pub const LOCK_FILE: &str = "registry.lock";
+
+impl RunningRegistry {
+    /// Opens storage, binds the address and starts serving.
+    pub async fn start(config: RegistryConfig) -> Result<RunningRegistry, StartError> {
+        let storage_err = |source| StartError::Storage {
+            path: config.storage.clone(),
+            source,
+        };
+        let storage = Storage::open(&config.storage).map_err(storage_err)?;
+        let lock = File::create(config.storage.join(LOCK_FILE)).map_err(storage_err)?;
+        if lock.try_lock().is_err() {
+            return Err(StartError::StorageLocked {
+                path: config.storage.clone(),
+            });
+        }
+        storage.recover().map_err(storage_err)?;
+        let auth = config.htpasswd.as_deref().map(Htpasswd::load).transpose()?;
+        let tls = config.tls.as_ref().map(tls_acceptor).transpose()?;
+        let listener = TcpListener::bind(config.addr)
+            .await
+            .map_err(|source| StartError::Bind {
+                addr: config.addr,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| StartError::Bind {
+            addr: config.addr,
+            source,
+        })?;
+        let state = Arc::new(RegistryState {
+            uploads: Uploads::new(storage.uploads_dir(), config.upload_ttl),
+            storage,
+            auth,
+        });
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let is_tls = tls.is_some();
+        let task = tokio::spawn(serve(listener, state, tls, shutdown_rx, config.upload_ttl));
+        tracing::info!(%addr, storage = %config.storage.display(), tls = is_tls, "registry listening");
+        Ok(RunningRegistry {
+            addr,
+            tls: is_tls,
+            shutdown,
+            task,
+            _lock: lock,
+        })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://…` or `https://…` of this registry.
+    pub fn url(&self) -> String {
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    /// Stops accepting, lets requests in flight finish (up to 10 s), then returns.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.task.await;
+    }
+
+    /// Serves until the process receives SIGINT or SIGTERM, then shuts down gracefully.
+    pub async fn run_until_signal(self) {
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        self.shutdown().await;
+    }
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+async fn serve(
+    listener: TcpListener,
+    state: Arc<RegistryState>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    mut shutdown: watch::Receiver<bool>,
+    upload_ttl: Duration,
+) {
+    let app = router(state.clone());
+    let graceful = GracefulShutdown::new();
+    let mut expiry = tokio::time::interval(
+        (upload_ttl / 4).clamp(Duration::from_secs(1), Duration::from_secs(60)),
+    );
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => break,
+            _ = expiry.tick() => {
+                let expired = state.uploads.expire().await;
+                if expired > 0 {
+                    tracing::info!(expired, "expired idle upload sessions");
+                }
+            }
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(conn) => conn,
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off instead of spinning.
+                        tracing::warn!("accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let service = TowerToHyperService::new(app.clone());
+                let watcher = graceful.watcher();
+                let tls = tls.clone();
+                tokio::spawn(async move {
+                    let mut builder = hyper::server::conn::http1::Builder::new();
+                    builder.timer(hyper_util::rt::TokioTimer::new());
+                    builder.header_read_timeout(Duration::from_secs(30));
+                    let result = match tls {
+                        Some(acceptor) => match acceptor.accept(stream).await {
+                            Ok(stream) => watcher.watch(builder.serve_connection(TokioIo::new(stream), service)).await,
+                            Err(e) => {
+                                tracing::debug!(%peer, "TLS handshake failed: {e}");
+                                return;
+                            }
+                        },
+                        None => watcher.watch(builder.serve_connection(TokioIo::new(stream), service)).await,
+                    };
+                    if let Err(e) = result {
+                        tracing::debug!(%peer, "connection ended: {e}");
+                    }
+                });
+            }
+        }
+    }
+    drop(listener);
+    if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("requests still running after 10 s; closing them");
+    }
+}
+
+fn tls_acceptor(files: &TlsFiles) -> Result<tokio_rustls::TlsAcceptor, StartError> {
+    let read = |path: &Path| {
+        std::fs::read(path)
+            .map_err(|e| StartError::Tls(format!("cannot read {}: {e}", path.display())))
+    };
+    let cert_pem = read(&files.cert)?;
+    let key_pem = read(&files.key)?;
+    let certs: Vec<_> = CertificateDer::pem_slice_iter(&cert_pem)
+        .collect::<Result<_, _>>()
+        .map_err(|e| StartError::Tls(format!("{}: {e}", files.cert.display())))?;
+    if certs.is_empty() {
+        return Err(StartError::Tls(format!(
+            "{} holds no PEM certificate",
+            files.cert.display()
+        )));
+    }
+    let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| {
+        StartError::Tls(format!(
+            "{} holds no usable PEM private key: {e}",
+            files.key.display()
+        ))
+    })?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| StartError::Tls(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| StartError::Tls(format!("certificate and key do not fit together: {e}")))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
