@@ -1,0 +1,106 @@
+//! Shared test helpers: start the embedded registry or Debian's distribution registry on a free
+//! loopback port with temporary storage, and gate tests that need peer binaries.
+#![allow(dead_code)]
+
+pub mod distribution;
+
+use std::path::{Path, PathBuf};
+
+use provisioning::registry::{RegistryConfig, RunningRegistry};
+
+/// An embedded registry on `127.0.0.1:0` with its own temporary storage.
+pub struct TestRegistry {
+    pub registry: Option<RunningRegistry>,
+    pub storage: tempfile::TempDir,
+    pub url: String,
+}
+
+impl TestRegistry {
+    /// Starts a registry with default settings.
+    pub async fn start() -> TestRegistry {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts a registry after `configure` adjusted its configuration.
+    pub async fn start_with(configure: impl FnOnce(&mut RegistryConfig)) -> TestRegistry {
+        let storage = tempfile::tempdir().expect("temp dir");
+        let mut config = RegistryConfig::new("127.0.0.1:0".parse().unwrap(), storage.path());
+        configure(&mut config);
+        let registry = RunningRegistry::start(config).await.expect("registry starts");
+        let url = registry.url();
+        TestRegistry {
+            registry: Some(registry),
+            storage,
+            url,
+        }
+    }
+
+    /// `127.0.0.1:PORT`, as skopeo and references want it.
+    pub fn host(&self) -> String {
+        self.url.split("://").nth(1).unwrap().to_string()
+    }
+
+    pub fn storage_path(&self) -> &Path {
+        self.storage.path()
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(registry) = self.registry.take() {
+            registry.shutdown().await;
+        }
+    }
+}
+
+/// An HTTP client for tests (rustls with the ring provider, no proxies).
+pub fn http_client() -> reqwest::Client {
+    install_crypto();
+    reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("http client")
+}
+
+/// Installs ring as rustls's process-wide provider (once).
+pub fn install_crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// Whether `binary` is available. When it is not, prints `skipped: <binary> not installed` and
+/// returns false, or panics when `PROVISIONING_TEST_PEERS=1` demands the peers.
+pub fn require_peer(binary: &str) -> bool {
+    if find_binary(binary).is_some() {
+        return true;
+    }
+    if std::env::var("PROVISIONING_TEST_PEERS").as_deref() == Ok("1") {
+        panic!("{binary} not installed, and PROVISIONING_TEST_PEERS=1 requires it");
+    }
+    eprintln!("skipped: {binary} not installed");
+    false
+}
+
+/// The path of `binary` on `PATH` (or an absolute path that exists).
+pub fn find_binary(binary: &str) -> Option<PathBuf> {
+    let candidate = Path::new(binary);
+    if candidate.is_absolute() {
+        return candidate.exists().then(|| candidate.to_path_buf());
+    }
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(binary))
+            .find(|path| path.is_file())
+    })
+}
+
+/// A free loopback port (bound, then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The sha256 digest string of `bytes`.
+pub fn sha256(bytes: &[u8]) -> String {
+    provisioning::oci::Digest::sha256_of(bytes).to_string()
+}
