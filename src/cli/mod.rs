@@ -61,11 +61,20 @@ pub fn main() -> ExitCode {
         .display_env_section(false)
         .install();
     let _guard = init_logging(&cli.global);
+    let verbose = cli.global.verbose > 0;
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(report) => {
             tracing::error!("{report:#}");
-            eprintln!("Error: {report:?}");
+            if verbose {
+                eprintln!("Error: {report:?}");
+            } else {
+                // What went wrong and why, without locations or backtraces: those are for -v.
+                eprintln!("error: {report}");
+                for cause in report.chain().skip(1) {
+                    eprintln!("  caused by: {cause}");
+                }
+            }
             ExitCode::FAILURE
         }
     }
