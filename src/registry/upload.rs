@@ -16,7 +16,6 @@ use crate::oci::{DigestAlgorithm, Hasher};
 /// One upload in progress.
 pub struct UploadSession {
     pub id: String,
-    pub repo: String,
     pub path: PathBuf,
     /// Bytes received so far.
     pub size: u64,
@@ -29,8 +28,12 @@ pub struct UploadSession {
 pub struct Uploads {
     dir: PathBuf,
     ttl: Duration,
-    sessions: Mutex<HashMap<String, Arc<tokio::sync::Mutex<UploadSession>>>>,
+    /// Session id → (repository, session). The repository sits outside the session's lock so
+    /// that it can be checked while a chunk is being received.
+    sessions: Mutex<HashMap<String, (String, SharedSession)>>,
 }
+
+type SharedSession = Arc<tokio::sync::Mutex<UploadSession>>;
 
 impl Uploads {
     pub fn new(dir: PathBuf, ttl: Duration) -> Uploads {
@@ -48,38 +51,33 @@ impl Uploads {
         tokio::fs::File::create(&path).await?;
         let session = UploadSession {
             id: id.clone(),
-            repo: repo.to_string(),
             path,
             size: 0,
             hasher: DigestAlgorithm::Sha256.hasher(),
             touched: Instant::now(),
         };
-        self.lock()
-            .insert(id.clone(), Arc::new(tokio::sync::Mutex::new(session)));
+        self.lock().insert(
+            id.clone(),
+            (repo.to_string(), Arc::new(tokio::sync::Mutex::new(session))),
+        );
         Ok(id)
     }
 
     /// The session `id` of repository `repo`.
-    pub fn get(&self, repo: &str, id: &str) -> Result<Arc<tokio::sync::Mutex<UploadSession>>> {
-        let unknown = || {
-            RegistryError::new(
+    pub fn get(&self, repo: &str, id: &str) -> Result<SharedSession> {
+        match self.lock().get(id) {
+            Some((owner, session)) if owner == repo => Ok(session.clone()),
+            _ => Err(RegistryError::new(
                 ErrorCode::BlobUploadUnknown,
                 format!("upload {id} is unknown, finished or expired; start a new one"),
-            )
-        };
-        let session = self.lock().get(id).cloned().ok_or_else(unknown)?;
-        // Only this check reads the repository without the session lock; it never changes.
-        match session.try_lock() {
-            Ok(s) if s.repo != repo => return Err(unknown()),
-            _ => {}
+            )),
         }
-        Ok(session)
     }
 
     /// Forgets a session and deletes its data (if still there).
     pub async fn remove(&self, id: &str) {
         let removed = self.lock().remove(id);
-        if let Some(session) = removed {
+        if let Some((_, session)) = removed {
             let path = session.lock().await.path.clone();
             let _ = tokio::fs::remove_file(path).await;
         }
@@ -90,7 +88,7 @@ impl Uploads {
         let stale: Vec<String> = self
             .lock()
             .iter()
-            .filter(|(_, s)| {
+            .filter(|(_, (_, s))| {
                 s.try_lock()
                     .map(|s| s.touched.elapsed() > self.ttl)
                     .unwrap_or(false)

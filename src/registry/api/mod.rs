@@ -85,8 +85,16 @@ pub async fn dispatch(
     // Clients may percent-encode the `:` of digests; names and tags never contain `%`.
     let path = request.uri().path().replace("%3A", ":").replace("%3a", ":");
     let body = request.into_body();
+    let started = std::time::Instant::now();
     let result = route(&state, &method, &path, &params, &headers, body).await;
     let response = result.unwrap_or_else(IntoResponse::into_response);
+    tracing::debug!(
+        %method,
+        path,
+        status = response.status().as_u16(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "request"
+    );
     if method == Method::HEAD {
         // HEAD answers carry the headers of GET, never a body.
         let (parts, _) = response.into_parts();
