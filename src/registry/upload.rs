@@ -101,9 +101,7 @@ impl Uploads {
         stale.len()
     }
 
-    fn lock(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<String, Arc<tokio::sync::Mutex<UploadSession>>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (String, SharedSession)>> {
         self.sessions.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
