@@ -157,10 +157,10 @@ pub fn start(
                 log: read_from(log_file, log_start),
             });
         }
-        if let Some(record) = read_pid_record(storage) {
-            if record.pid == child.id() {
-                return Ok(record);
-            }
+        if let Some(record) = read_pid_record(storage)
+            && record.pid == child.id()
+        {
+            return Ok(record);
         }
         if Instant::now() > deadline {
             let _ = child.kill();

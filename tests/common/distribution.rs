@@ -64,7 +64,11 @@ impl Distribution {
             .stderr(log)
             .spawn()
             .expect("start docker-registry");
-        let scheme = if options.tls.is_some() { "https" } else { "http" };
+        let scheme = if options.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         let url = format!("{scheme}://{host}");
         let deadline = Instant::now() + Duration::from_secs(20);
         while std::net::TcpStream::connect(&host).is_err() {

@@ -26,7 +26,9 @@ impl TestRegistry {
         let storage = tempfile::tempdir().expect("temp dir");
         let mut config = RegistryConfig::new("127.0.0.1:0".parse().unwrap(), storage.path());
         configure(&mut config);
-        let registry = RunningRegistry::start(config).await.expect("registry starts");
+        let registry = RunningRegistry::start(config)
+            .await
+            .expect("registry starts");
         let url = registry.url();
         TestRegistry {
             registry: Some(registry),

@@ -268,13 +268,13 @@ fn check_chunk(name: &str, session: &UploadSession, headers: &HeaderMap) -> Resu
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if let Some(length) = length {
-        if length != end - start + 1 {
-            return Err(refuse(format!(
-                "Content-Range {start}-{end} covers {} bytes but Content-Length is {length}",
-                end - start + 1
-            )));
-        }
+    if let Some(length) = length
+        && length != end - start + 1
+    {
+        return Err(refuse(format!(
+            "Content-Range {start}-{end} covers {} bytes but Content-Length is {length}",
+            end - start + 1
+        )));
     }
     Ok(())
 }

@@ -39,14 +39,14 @@ fn paged_response(
     next_n: Option<usize>,
 ) -> Response {
     let mut response = axum::Json(body).into_response();
-    if let (Some(n), Some(last)) = (next_n, shown.last()) {
-        if n > 0 {
-            set_header(
-                &mut response,
-                "Link",
-                &format!("<{path}?n={n}&last={last}>; rel=\"next\""),
-            );
-        }
+    if let (Some(n), Some(last)) = (next_n, shown.last())
+        && n > 0
+    {
+        set_header(
+            &mut response,
+            "Link",
+            &format!("<{path}?n={n}&last={last}>; rel=\"next\""),
+        );
     }
     response
 }

@@ -90,13 +90,13 @@ pub async fn put(
     let mut hasher = algorithm.hasher();
     hasher.update(&bytes);
     let digest = hasher.finish();
-    if let Reference::Digest(expected) = &reference {
-        if *expected != digest {
-            return Err(RegistryError::new(
-                ErrorCode::DigestInvalid,
-                format!("manifest has digest {digest}, not {expected} as the URL says"),
-            ));
-        }
+    if let Reference::Digest(expected) = &reference
+        && *expected != digest
+    {
+        return Err(RegistryError::new(
+            ErrorCode::DigestInvalid,
+            format!("manifest has digest {digest}, not {expected} as the URL says"),
+        ));
     }
     let content_type = headers
         .get(header::CONTENT_TYPE)

@@ -52,14 +52,15 @@ fn parse_route(path: &str) -> Option<Route<'_>> {
         let tail = rest[idx + 1..].split('/').collect();
         Some((&rest[..idx], tail))
     };
-    if let Some((name, t)) = split_tail(3) {
-        if t[0] == "blobs" && t[1] == "uploads" {
-            return Some(if t[2].is_empty() {
-                Route::UploadStart(name)
-            } else {
-                Route::Upload(name, t[2])
-            });
-        }
+    if let Some((name, t)) = split_tail(3)
+        && t[0] == "blobs"
+        && t[1] == "uploads"
+    {
+        return Some(if t[2].is_empty() {
+            Route::UploadStart(name)
+        } else {
+            Route::Upload(name, t[2])
+        });
     }
     let (name, t) = split_tail(2)?;
     match (t[0], t[1]) {
