@@ -766,6 +766,37 @@ async fn cancelled_upload_is_gone() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_upload_sessions_expire() {
+    let r = Registry {
+        inner: TestRegistry::start_with(|c| c.upload_ttl = std::time::Duration::from_secs(1)).await,
+        client: http_client(),
+    };
+    let session = r.start_upload("expiring").await;
+    let resp = r.patch(&session, Some("0-9"), &[1u8; 10]).await;
+    assert_eq!(resp.status(), StatusCode::ACCEPTED);
+    assert_eq!(files_under(&r.storage().join("uploads")).len(), 1);
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let resp = r.get(&session).await;
+        if resp.status() == StatusCode::NOT_FOUND {
+            expect_error(resp, StatusCode::NOT_FOUND, "BLOB_UPLOAD_UNKNOWN").await;
+            break;
+        }
+        assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "session still alive after 15 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        files_under(&r.storage().join("uploads")),
+        Vec::<PathBuf>::new()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upload_sessions_belong_to_their_repository() {
     let r = Registry::start().await;
     let session = r.start_upload("owner").await;
