@@ -4,6 +4,8 @@
 pub mod digest;
 pub mod media_type;
 pub mod name;
+pub mod reference;
 
 pub use digest::{Digest, DigestAlgorithm, DigestError, Hasher};
 pub use name::{NameError, validate_repository, validate_tag};
+pub use reference::{Reference, ReferenceDefaults, ReferenceError};

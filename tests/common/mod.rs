@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod distribution;
+pub mod faults;
 
 use std::path::{Path, PathBuf};
 
