@@ -7,3 +7,4 @@ pub mod cli;
 pub mod oci;
 pub mod paths;
 pub mod registry;
+pub mod workspace;

@@ -1,6 +1,10 @@
 //! The command line: parses arguments, calls the domain, renders results.
 
+mod context;
+mod oci;
 mod output;
+mod progress;
+mod prompt;
 mod registry;
 
 use std::path::PathBuf;
@@ -44,6 +48,13 @@ pub struct GlobalArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Find, inspect, pull, copy and delete artifacts in any OCI registry; log in and out.
+    Oci {
+        #[command(flatten)]
+        registry: context::RegistryArgs,
+        #[command(subcommand)]
+        command: oci::OciCommand,
+    },
     /// Run the embedded OCI registry.
     #[command(name = "oci-registry", subcommand)]
     OciRegistry(registry::RegistryCommand),
@@ -82,6 +93,7 @@ pub fn main() -> ExitCode {
 
 fn run(cli: Cli) -> color_eyre::Result<()> {
     match cli.command {
+        Command::Oci { registry, command } => oci::run(command, &registry, &cli.global),
         Command::OciRegistry(command) => registry::run(command, &cli.global),
         Command::Completions { shell } => {
             clap_complete::generate(

@@ -55,3 +55,82 @@ mod tests {
         assert_eq!(human_bytes(64 << 20), "64.0 MiB");
     }
 }
+
+/// Prints a table: boxed on a terminal, plain aligned columns when piped (stable for scripts).
+pub fn print_table(headers: &[&str], rows: &[Vec<String>]) {
+    use std::io::IsTerminal;
+    print!(
+        "{}",
+        render_table(headers, rows, std::io::stdout().is_terminal())
+    );
+}
+
+pub fn render_table(headers: &[&str], rows: &[Vec<String>], boxed: bool) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            if let Some(w) = widths.get_mut(i) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+    }
+    let pad =
+        |text: &str, width: usize| format!("{text}{}", " ".repeat(width - text.chars().count()));
+    let mut out = String::new();
+    if boxed {
+        let line = |l: &str, m: &str, r: &str| {
+            let parts: Vec<String> = widths.iter().map(|w| "─".repeat(w + 2)).collect();
+            format!("{l}{}{r}\n", parts.join(m))
+        };
+        let row_text = |cells: Vec<String>| {
+            let parts: Vec<String> = cells
+                .iter()
+                .zip(&widths)
+                .map(|(c, w)| format!(" {} ", pad(c, *w)))
+                .collect();
+            format!("│{}│\n", parts.join("│"))
+        };
+        out.push_str(&line("┌", "┬", "┐"));
+        out.push_str(&row_text(headers.iter().map(|h| h.to_string()).collect()));
+        out.push_str(&line("├", "┼", "┤"));
+        for row in rows {
+            out.push_str(&row_text(row.clone()));
+        }
+        out.push_str(&line("└", "┴", "┘"));
+    } else {
+        let mut emit = |cells: Vec<String>| {
+            let last = cells.len().saturating_sub(1);
+            let parts: Vec<String> = cells
+                .iter()
+                .zip(&widths)
+                .enumerate()
+                .map(|(i, (c, w))| if i == last { c.clone() } else { pad(c, *w) })
+                .collect();
+            out.push_str(parts.join("  ").trim_end());
+            out.push('\n');
+        };
+        emit(headers.iter().map(|h| h.to_uppercase()).collect());
+        for row in rows {
+            emit(row.clone());
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod table_tests {
+    use super::render_table;
+
+    #[test]
+    fn tables() {
+        let rows = vec![vec!["redis".to_string(), "1.0.0".to_string()]];
+        assert_eq!(
+            render_table(&["artifact", "version"], &rows, true),
+            "┌──────────┬─────────┐\n│ artifact │ version │\n├──────────┼─────────┤\n│ redis    │ 1.0.0   │\n└──────────┴─────────┘\n"
+        );
+        assert_eq!(
+            render_table(&["artifact", "version"], &rows, false),
+            "ARTIFACT  VERSION\nredis     1.0.0\n"
+        );
+    }
+}

@@ -1,9 +1,18 @@
 //! OCI primitives shared by the registry server and the client: digests, repository names and
 //! tags, media types.
 
+pub mod browse;
+pub mod cache;
+pub mod client;
+pub mod copy;
+pub mod credentials;
 pub mod digest;
+pub mod files;
+pub mod manifest;
 pub mod media_type;
 pub mod name;
+pub mod progress;
+pub mod pull;
 pub mod reference;
 
 pub use digest::{Digest, DigestAlgorithm, DigestError, Hasher};

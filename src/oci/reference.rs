@@ -179,6 +179,11 @@ impl Reference {
         }
     }
 
+    /// `registry/repository`, without tag or digest.
+    pub fn repository_path(&self) -> String {
+        format!("{}/{}", self.registry, self.repository)
+    }
+
     /// The last path component: the artifact's name.
     pub fn name(&self) -> &str {
         self.repository

@@ -1,0 +1,516 @@
+//! `provisioning oci …`: list, search, tags, inspect, pull, copy, delete, login, logout, config.
+
+use std::io::Read;
+use std::path::PathBuf;
+
+use clap::Subcommand;
+use color_eyre::eyre::{Result, WrapErr, bail};
+use serde::Serialize;
+
+use super::GlobalArgs;
+use super::context::{OciContext, RegistryArgs};
+use super::output::{human_bytes, print_fields, print_structured, print_table};
+use super::progress::ProgressView;
+use super::prompt;
+use crate::oci::credentials::Credential;
+use crate::oci::{browse, copy, pull};
+
+#[derive(Debug, Subcommand)]
+pub enum OciCommand {
+    /// Repositories of the namespace (--namespace, else the configured one), from the catalog.
+    List {
+        /// List every repository of the registry, whatever its namespace.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Find extensions by name or description.
+    Search { query: String },
+    /// Versions of an artifact, newest first.
+    Tags { name: String },
+    /// Digest, types, size, annotations, config, layers and referrers of an artifact.
+    Inspect { reference: String },
+    /// Download an artifact's files (named by their title annotation).
+    Pull {
+        reference: String,
+        /// Where to write the files.
+        #[arg(long, short = 'o', default_value = ".", value_name = "DIR")]
+        output_dir: PathBuf,
+    },
+    /// Copy an artifact (or every tag) to another repository or registry, digests unchanged.
+    Copy {
+        source: String,
+        target: String,
+        /// Copy every tag of the source repository.
+        #[arg(long)]
+        all_tags: bool,
+    },
+    /// Delete an artifact's manifest (and so every tag pointing at it).
+    Delete {
+        reference: String,
+        /// Do not ask for confirmation.
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
+    /// Check credentials against a registry, then store them.
+    Login {
+        registry: String,
+        #[arg(long, short = 'u')]
+        username: Option<String>,
+        /// Read the password from stdin.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Remove stored credentials for a registry.
+    Logout { registry: String },
+    /// The effective settings (never credential values).
+    Config,
+}
+
+pub fn run(command: OciCommand, args: &RegistryArgs, global: &GlobalArgs) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let ctx = OciContext::new(args)?;
+        match command {
+            OciCommand::List { all } => list(&ctx, all, global).await,
+            OciCommand::Search { query } => search(&ctx, &query, global).await,
+            OciCommand::Tags { name } => tags(&ctx, &name, global).await,
+            OciCommand::Inspect { reference } => inspect(&ctx, &reference, global).await,
+            OciCommand::Pull {
+                reference,
+                output_dir,
+            } => pull_command(&ctx, &reference, output_dir, global).await,
+            OciCommand::Copy {
+                source,
+                target,
+                all_tags,
+            } => copy_command(&ctx, &source, &target, all_tags, global).await,
+            OciCommand::Delete { reference, yes } => delete(&ctx, &reference, yes, global).await,
+            OciCommand::Login {
+                registry,
+                username,
+                password_stdin,
+            } => login(&ctx, &registry, username, password_stdin, global).await,
+            OciCommand::Logout { registry } => logout(&ctx, &registry, global),
+            OciCommand::Config => config(&ctx, global),
+        }
+    })
+}
+
+fn progress_enabled(ctx: &OciContext, global: &GlobalArgs) -> bool {
+    !ctx.args.no_progress && !global.quiet
+}
+
+async fn list(ctx: &OciContext, all: bool, global: &GlobalArgs) -> Result<()> {
+    let namespace = if all {
+        String::new()
+    } else {
+        ctx.defaults.namespace.clone()
+    };
+    let client = ctx.registries.client(&ctx.defaults.registry);
+    let entries = browse::list(&client, &namespace).await?;
+    if print_structured(global.output, &entries)? {
+        return Ok(());
+    }
+    if entries.is_empty() {
+        eprintln!(
+            "No repositories under `{namespace}` in {}",
+            ctx.defaults.registry
+        );
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = entries
+        .iter()
+        .map(|e| {
+            vec![
+                e.name.clone(),
+                format!("{}/{}", ctx.defaults.registry, e.repository),
+            ]
+        })
+        .collect();
+    print_table(&["name", "repository"], &rows);
+    Ok(())
+}
+
+async fn search(ctx: &OciContext, query: &str, global: &GlobalArgs) -> Result<()> {
+    let client = ctx.registries.client(&ctx.defaults.registry);
+    let hits = browse::search(&client, &ctx.defaults.namespace, query, 8).await?;
+    if print_structured(global.output, &hits)? {
+        return Ok(());
+    }
+    if hits.is_empty() {
+        eprintln!(
+            "Nothing matches `{query}` in {}/{}",
+            ctx.defaults.registry, ctx.defaults.namespace
+        );
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = hits
+        .iter()
+        .map(|h| {
+            vec![
+                h.name.clone(),
+                h.latest.clone().unwrap_or_default(),
+                h.description.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    print_table(&["name", "latest", "description"], &rows);
+    Ok(())
+}
+
+async fn tags(ctx: &OciContext, name: &str, global: &GlobalArgs) -> Result<()> {
+    let reference = ctx.reference(name)?;
+    let client = ctx.registries.client(&reference.registry);
+    let entries = browse::tags(&client, &reference).await?;
+    if print_structured(global.output, &entries)? {
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = entries
+        .iter()
+        .map(|t| {
+            vec![
+                t.artifact.clone(),
+                t.version.clone().unwrap_or_else(|| t.tag.clone()),
+                t.reference.clone(),
+            ]
+        })
+        .collect();
+    print_table(&["artifact", "version", "reference"], &rows);
+    Ok(())
+}
+
+async fn inspect(ctx: &OciContext, reference: &str, global: &GlobalArgs) -> Result<()> {
+    let reference = ctx.reference(reference)?;
+    let client = ctx.registries.client(&reference.registry);
+    let found = browse::inspect(&client, &reference).await?;
+    if print_structured(global.output, &found)? {
+        return Ok(());
+    }
+    let mut rows = vec![
+        ("reference", found.reference.clone()),
+        ("digest", found.digest.to_string()),
+        ("media type", found.media_type.clone()),
+    ];
+    if let Some(t) = &found.artifact_type {
+        rows.push(("artifact type", t.clone()));
+    }
+    rows.push(("size", human_bytes(found.size)));
+    if let Some(subject) = &found.subject {
+        rows.push(("subject", subject.digest.to_string()));
+    }
+    print_fields(&rows);
+    if !found.annotations.is_empty() {
+        println!("\nannotations");
+        let rows: Vec<Vec<String>> = found
+            .annotations
+            .iter()
+            .map(|(k, v)| vec![k.clone(), v.clone()])
+            .collect();
+        print_table(&["key", "value"], &rows);
+    }
+    if let Some(content) = &found.config_content {
+        println!(
+            "\nconfig ({})",
+            found
+                .config
+                .as_ref()
+                .map(|c| c.media_type.as_str())
+                .unwrap_or("")
+        );
+        print!("{}", serde_yaml::to_string(content)?);
+    }
+    let descriptor_rows = |list: &[crate::oci::client::Descriptor]| -> Vec<Vec<String>> {
+        list.iter()
+            .map(|d| {
+                vec![
+                    d.digest.to_string(),
+                    d.media_type.clone(),
+                    human_bytes(d.size),
+                    d.annotations
+                        .get(crate::oci::manifest::TITLE)
+                        .cloned()
+                        .or_else(|| {
+                            d.platform.as_ref().map(|p| {
+                                format!(
+                                    "{}/{}",
+                                    p["os"].as_str().unwrap_or("?"),
+                                    p["architecture"].as_str().unwrap_or("?")
+                                )
+                            })
+                        })
+                        .or_else(|| d.artifact_type.clone())
+                        .unwrap_or_default(),
+                ]
+            })
+            .collect()
+    };
+    if !found.layers.is_empty() {
+        println!("\nlayers");
+        print_table(
+            &["digest", "media type", "size", "title"],
+            &descriptor_rows(&found.layers),
+        );
+    }
+    if !found.manifests.is_empty() {
+        println!("\nmanifests");
+        print_table(
+            &["digest", "media type", "size", "platform"],
+            &descriptor_rows(&found.manifests),
+        );
+    }
+    if !found.referrers.is_empty() {
+        println!("\nreferrers");
+        print_table(
+            &["digest", "media type", "size", "artifact type"],
+            &descriptor_rows(&found.referrers),
+        );
+    }
+    Ok(())
+}
+
+async fn pull_command(
+    ctx: &OciContext,
+    reference: &str,
+    output_dir: PathBuf,
+    global: &GlobalArgs,
+) -> Result<()> {
+    let reference = ctx.reference(reference)?;
+    let view = ProgressView::start(progress_enabled(ctx, global));
+    let result = pull::pull(
+        &ctx.registries,
+        &ctx.cache,
+        &reference,
+        &output_dir,
+        &view.progress,
+    )
+    .await;
+    view.finish().await;
+    let report = result?;
+    if print_structured(global.output, &report)? || global.quiet {
+        return Ok(());
+    }
+    println!("Pulled {}", report.reference);
+    println!("digest  {}", report.digest);
+    for file in &report.files {
+        println!("wrote   {}", file.display());
+    }
+    if !report.skipped_layers.is_empty() {
+        println!(
+            "{} layer(s) without a title annotation were not written",
+            report.skipped_layers.len()
+        );
+    }
+    Ok(())
+}
+
+async fn copy_command(
+    ctx: &OciContext,
+    source: &str,
+    target: &str,
+    all_tags: bool,
+    global: &GlobalArgs,
+) -> Result<()> {
+    let source = ctx.reference(source)?;
+    let target = ctx.reference(target)?;
+    let view = ProgressView::start(progress_enabled(ctx, global));
+    let result = copy::copy(
+        &ctx.registries,
+        &ctx.cache,
+        &source,
+        &target,
+        all_tags,
+        &view.progress,
+    )
+    .await;
+    view.finish().await;
+    let report = result?;
+    if print_structured(global.output, &report)? || global.quiet {
+        return Ok(());
+    }
+    for (from, to) in &report.copied {
+        println!("Copied {from} -> {to}");
+    }
+    println!(
+        "{} manifest(s), {} blob(s) transferred, {} already there, {} mounted, {} referrer(s)",
+        report.manifests,
+        report.blobs_transferred,
+        report.blobs_skipped,
+        report.blobs_mounted,
+        report.referrers
+    );
+    Ok(())
+}
+
+async fn delete(ctx: &OciContext, reference: &str, yes: bool, global: &GlobalArgs) -> Result<()> {
+    let reference = ctx.reference(reference)?;
+    let client = ctx.registries.client(&reference.registry);
+    let plan = browse::plan_delete(&client, &reference, ctx.args.concurrency).await?;
+    if !yes {
+        eprintln!(
+            "This deletes manifest {}@{}",
+            reference.repository_path(),
+            plan.digest
+        );
+        let others: Vec<&String> = plan
+            .tags
+            .iter()
+            .filter(|t| Some(*t) != reference.tag.as_ref())
+            .collect();
+        if !plan.tags.is_empty() {
+            eprintln!("and with it the tag(s): {}", plan.tags.join(", "));
+        }
+        if !others.is_empty() {
+            eprintln!("Other tags point at the same manifest and go too.");
+        }
+        let expected = reference
+            .tag
+            .clone()
+            .unwrap_or_else(|| reference.name().to_string());
+        if !prompt::confirm_by_typing(&format!("Type `{expected}` to delete: "), &expected)? {
+            bail!("not deleted: the confirmation did not match");
+        }
+    }
+    browse::delete(&client, &reference, &plan).await?;
+    if !print_structured(global.output, &plan)? && !global.quiet {
+        println!("Deleted {}@{}", reference.repository_path(), plan.digest);
+        if !plan.tags.is_empty() {
+            println!("Removed tag(s): {}", plan.tags.join(", "));
+        }
+    }
+    Ok(())
+}
+
+async fn login(
+    ctx: &OciContext,
+    registry: &str,
+    username: Option<String>,
+    password_stdin: bool,
+    global: &GlobalArgs,
+) -> Result<()> {
+    let registry = registry
+        .trim_start_matches("https://")
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    let username = match username {
+        Some(u) => u,
+        None if password_stdin => bail!("--password-stdin needs --username"),
+        None => prompt::ask("Username: ")?,
+    };
+    let password = if password_stdin {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .wrap_err("cannot read the password from stdin")?;
+        text.trim_end_matches(['\r', '\n']).to_string()
+    } else {
+        prompt::ask_secret("Password: ")?
+    };
+    if username.is_empty() || password.is_empty() {
+        bail!("username and password must not be empty");
+    }
+    let credential = Credential::Basic { username, password };
+    ctx.registries
+        .client(&registry)
+        .with_credential(credential.clone())
+        .ping()
+        .await
+        .wrap_err_with(|| {
+            format!("{registry} did not accept these credentials; nothing was stored")
+        })?;
+    let stored_in = ctx.registries.credentials().store(&registry, &credential)?;
+    if !print_structured(
+        global.output,
+        &serde_json::json!({ "registry": registry, "stored_in": stored_in.to_string() }),
+    )? && !global.quiet
+    {
+        println!("Login succeeded; credentials stored in {stored_in}");
+    }
+    Ok(())
+}
+
+fn logout(ctx: &OciContext, registry: &str, global: &GlobalArgs) -> Result<()> {
+    let removed = ctx.registries.credentials().erase(registry)?;
+    if !print_structured(
+        global.output,
+        &serde_json::json!({ "registry": registry, "removed": removed }),
+    )? && !global.quiet
+    {
+        if removed {
+            println!("Removed credentials for {registry}");
+        } else {
+            println!("No stored credentials for {registry}");
+        }
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct EffectiveConfig {
+    client: String,
+    workspace: Option<PathBuf>,
+    registry: String,
+    namespace: String,
+    cache_dir: PathBuf,
+    tls: String,
+    ca_file: Option<PathBuf>,
+    concurrency: usize,
+    credentials_from: Vec<String>,
+}
+
+fn config(ctx: &OciContext, global: &GlobalArgs) -> Result<()> {
+    let registry = &ctx.defaults.registry;
+    let options = ctx.registries.options();
+    let tls = if options.plain_http || options.plain_http_registries.contains(registry) {
+        "disabled (plain HTTP)".to_string()
+    } else if options.insecure {
+        "enabled, certificates NOT verified (--insecure)".to_string()
+    } else {
+        "enabled, verified".to_string()
+    };
+    let effective = EffectiveConfig {
+        client: format!("provisioning {} (built-in)", env!("CARGO_PKG_VERSION")),
+        workspace: ctx.workspace.as_ref().map(|w| w.root.clone()),
+        registry: registry.clone(),
+        namespace: ctx.defaults.namespace.clone(),
+        cache_dir: ctx.cache.root().to_path_buf(),
+        tls,
+        ca_file: options.ca_file.clone(),
+        concurrency: options.concurrency,
+        credentials_from: ctx.registries.credentials().sources(registry),
+    };
+    if print_structured(global.output, &effective)? {
+        return Ok(());
+    }
+    let mut rows = vec![
+        ("client", effective.client.clone()),
+        (
+            "workspace",
+            effective
+                .workspace
+                .as_ref()
+                .map(|w| w.display().to_string())
+                .unwrap_or_else(|| "none".into()),
+        ),
+        ("registry", effective.registry.clone()),
+        ("namespace", effective.namespace.clone()),
+        ("cache_dir", effective.cache_dir.display().to_string()),
+        ("tls", effective.tls.clone()),
+    ];
+    if let Some(ca) = &effective.ca_file {
+        rows.push(("ca_file", ca.display().to_string()));
+    }
+    rows.push(("concurrency", effective.concurrency.to_string()));
+    rows.push((
+        "credentials",
+        if effective.credentials_from.is_empty() {
+            "none stored".to_string()
+        } else {
+            effective.credentials_from.join(", ")
+        },
+    ));
+    print_fields(&rows);
+    Ok(())
+}

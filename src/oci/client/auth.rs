@@ -1,0 +1,222 @@
+//! Registry authentication: `WWW-Authenticate` challenges (Basic and Bearer with
+//! realm/service/scope), token requests, and a per-registry cache of what worked.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use serde::Deserialize;
+
+use super::error::{OciError, Result};
+use crate::oci::credentials::Credential;
+
+/// A parsed `WWW-Authenticate` challenge.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Challenge {
+    Basic,
+    Bearer {
+        realm: String,
+        service: Option<String>,
+        scope: Option<String>,
+    },
+}
+
+/// Parses the first challenge we understand from a `WWW-Authenticate` value.
+pub fn parse_challenge(header: &str) -> Option<Challenge> {
+    let header = header.trim();
+    let (scheme, rest) = header.split_once(' ').unwrap_or((header, ""));
+    match scheme.to_ascii_lowercase().as_str() {
+        "basic" => Some(Challenge::Basic),
+        "bearer" => {
+            let params = parse_params(rest);
+            Some(Challenge::Bearer {
+                realm: params.get("realm")?.clone(),
+                service: params.get("service").cloned(),
+                scope: params.get("scope").cloned(),
+            })
+        }
+        _ => None,
+    }
+}
+
+/// `key="value", key=value` pairs; commas inside quotes belong to the value.
+fn parse_params(text: &str) -> HashMap<String, String> {
+    let mut out = HashMap::new();
+    let mut chars = text.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| *c == ',' || c.is_whitespace()) {
+            chars.next();
+        }
+        let key: String =
+            std::iter::from_fn(|| chars.next_if(|c| *c != '=' && *c != ',')).collect();
+        if key.is_empty() {
+            break;
+        }
+        if chars.next() != Some('=') {
+            continue;
+        }
+        let mut value = String::new();
+        if chars.peek() == Some(&'"') {
+            chars.next();
+            while let Some(c) = chars.next() {
+                match c {
+                    '\\' => value.extend(chars.next()),
+                    '"' => break,
+                    c => value.push(c),
+                }
+            }
+        } else {
+            value = std::iter::from_fn(|| chars.next_if(|c| *c != ',')).collect();
+        }
+        out.insert(key.trim().to_ascii_lowercase(), value.trim().to_string());
+    }
+    out
+}
+
+/// The `Authorization` value for Basic credentials.
+pub fn basic_header(username: &str, password: &str) -> String {
+    let encoded =
+        base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
+    format!("Basic {encoded}")
+}
+
+#[derive(Deserialize)]
+struct TokenResponse {
+    token: Option<String>,
+    access_token: Option<String>,
+    expires_in: Option<u64>,
+}
+
+/// What a registry accepted, so later requests authenticate up front.
+#[derive(Default)]
+pub struct AuthCache {
+    /// The registry asked for Basic auth.
+    basic: bool,
+    /// Bearer tokens by scope, with their expiry.
+    tokens: HashMap<String, (String, Instant)>,
+}
+
+impl AuthCache {
+    /// The header to send for a request needing `scope`, if one is known to work.
+    pub fn header_for(&self, scope: &str, credential: Option<&Credential>) -> Option<String> {
+        if let Some((token, expires)) = self.tokens.get(scope)
+            && Instant::now() < *expires
+        {
+            return Some(format!("Bearer {token}"));
+        }
+        match credential {
+            Some(Credential::Basic { username, password }) if self.basic => {
+                Some(basic_header(username, password))
+            }
+            Some(Credential::Token(token)) => Some(format!("Bearer {token}")),
+            _ => None,
+        }
+    }
+
+    pub fn remember_basic(&mut self) {
+        self.basic = true;
+    }
+
+    pub fn forget_token(&mut self, scope: &str) {
+        self.tokens.remove(scope);
+    }
+
+    pub fn store_token(&mut self, scope: &str, token: String, ttl: Duration) {
+        // Refresh a little early so a token never expires mid-request.
+        let ttl = ttl
+            .saturating_sub(Duration::from_secs(10))
+            .max(Duration::from_secs(5));
+        self.tokens
+            .insert(scope.to_string(), (token, Instant::now() + ttl));
+    }
+}
+
+/// Asks a token service for a token covering `scopes`.
+pub async fn fetch_token(
+    http: &reqwest::Client,
+    registry: &str,
+    realm: &str,
+    service: Option<&str>,
+    scopes: &[&str],
+    credential: Option<&Credential>,
+) -> Result<(String, Duration)> {
+    let mut request = http.get(realm);
+    let mut query: Vec<(&str, &str)> = Vec::new();
+    if let Some(service) = service {
+        query.push(("service", service));
+    }
+    for scope in scopes.iter().filter(|s| !s.is_empty()) {
+        query.push(("scope", scope));
+    }
+    request = request.query(&query);
+    if let Some(Credential::Basic { username, password }) = credential {
+        request = request.header(
+            reqwest::header::AUTHORIZATION,
+            basic_header(username, password),
+        );
+    }
+    let response = request.send().await.map_err(|e| OciError::Unreachable {
+        url: realm.to_string(),
+        reason: e.to_string(),
+        hint: "",
+    })?;
+    let status = response.status();
+    if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
+        return Err(OciError::Unauthorized {
+            registry: registry.to_string(),
+            detail: Some(if credential.is_some() {
+                "the token service refused the stored credentials".to_string()
+            } else {
+                "no credentials are stored for it".to_string()
+            }),
+        });
+    }
+    if !status.is_success() {
+        return Err(OciError::Protocol {
+            registry: registry.to_string(),
+            message: format!("token service {realm} answered {status}"),
+        });
+    }
+    let body: TokenResponse = response.json().await.map_err(|e| OciError::Protocol {
+        registry: registry.to_string(),
+        message: format!("token service {realm} sent an unreadable answer: {e}"),
+    })?;
+    let token = body
+        .token
+        .or(body.access_token)
+        .ok_or_else(|| OciError::Protocol {
+            registry: registry.to_string(),
+            message: format!("token service {realm} sent no token"),
+        })?;
+    Ok((token, Duration::from_secs(body.expires_in.unwrap_or(60))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn challenges() {
+        assert_eq!(parse_challenge("Basic realm=\"x\""), Some(Challenge::Basic));
+        assert_eq!(
+            parse_challenge(
+                "Bearer realm=\"https://auth.example.com/token\",service=\"registry.example.com\",scope=\"repository:a/b:pull,push\""
+            ),
+            Some(Challenge::Bearer {
+                realm: "https://auth.example.com/token".into(),
+                service: Some("registry.example.com".into()),
+                scope: Some("repository:a/b:pull,push".into()),
+            })
+        );
+        assert_eq!(
+            parse_challenge("bearer realm=https://h/t, service=s"),
+            Some(Challenge::Bearer {
+                realm: "https://h/t".into(),
+                service: Some("s".into()),
+                scope: None
+            })
+        );
+        assert_eq!(parse_challenge("Bearer service=\"s\""), None);
+        assert_eq!(parse_challenge("Negotiate"), None);
+    }
+}

@@ -1,0 +1,198 @@
+//! Copying artifacts between repositories and registries: blobs the target has are skipped,
+//! blobs within one registry are mounted, others go through the verified cache; indexes are
+//! copied with all their children, and referrers (signatures, SBOMs) follow their subject.
+//! Manifests are pushed byte-identical, so digests never change.
+
+use std::collections::HashSet;
+
+use futures_util::{StreamExt, TryStreamExt};
+use serde::Serialize;
+
+use super::cache::BlobCache;
+use super::client::{Descriptor, OciError, Registries, RegistryClient, Result};
+use super::manifest::ManifestView;
+use super::progress::{Outcome, Progress, TransferEvent};
+use super::{Digest, Reference};
+
+/// What a copy did.
+#[derive(Debug, Default, Serialize)]
+pub struct CopyReport {
+    /// `source -> target` per tag copied.
+    pub copied: Vec<(String, String)>,
+    pub manifests: usize,
+    pub blobs_transferred: usize,
+    pub blobs_skipped: usize,
+    pub blobs_mounted: usize,
+    pub referrers: usize,
+}
+
+struct Copier<'a> {
+    source: RegistryClient,
+    target: RegistryClient,
+    source_repo: String,
+    target_repo: String,
+    cache: &'a BlobCache,
+    progress: &'a Progress,
+    concurrency: usize,
+    done: HashSet<Digest>,
+    report: CopyReport,
+}
+
+/// Copies `source` to `target`; with `all_tags`, every tag of the source repository.
+pub async fn copy(
+    registries: &Registries,
+    cache: &BlobCache,
+    source: &Reference,
+    target: &Reference,
+    all_tags: bool,
+    progress: &Progress,
+) -> Result<CopyReport> {
+    let mut copier = Copier {
+        source: registries.client(&source.registry),
+        target: registries.client(&target.registry),
+        source_repo: source.repository.clone(),
+        target_repo: target.repository.clone(),
+        cache,
+        progress,
+        concurrency: registries.options().concurrency,
+        done: HashSet::new(),
+        report: CopyReport::default(),
+    };
+    let tags = if all_tags {
+        copier.source.tags(&source.repository).await?
+    } else {
+        vec![]
+    };
+    if all_tags {
+        for tag in tags {
+            copier.copy_manifest(&tag, &tag).await?;
+            copier.report.copied.push((
+                source.with_tag(&tag).to_string(),
+                target.with_tag(&tag).to_string(),
+            ));
+        }
+    } else {
+        // Without a target tag, keep the source's tag (or push by digest).
+        let target_ref = match (&target.tag, &target.digest, &source.tag) {
+            (Some(tag), _, _) => tag.clone(),
+            (None, Some(d), _) => d.to_string(),
+            (None, None, Some(tag)) => tag.clone(),
+            (None, None, None) => String::new(),
+        };
+        let digest = copier.copy_manifest(&source.target(), &target_ref).await?;
+        let shown = if target_ref.is_empty() {
+            target.with_digest(digest).to_string()
+        } else if target_ref.contains(':') {
+            format!("{}@{target_ref}", target.repository_path())
+        } else {
+            target.with_tag(&target_ref).to_string()
+        };
+        copier.report.copied.push((source.to_string(), shown));
+    }
+    Ok(copier.report)
+}
+
+impl Copier<'_> {
+    /// Copies one manifest (recursively) and pushes it under `target_ref` (a tag, a digest,
+    /// or empty for its own digest). Returns its digest.
+    async fn copy_manifest(&mut self, source_ref: &str, target_ref: &str) -> Result<Digest> {
+        let fetched = self.source.manifest(&self.source_repo, source_ref).await?;
+        let view = ManifestView::parse(&fetched.bytes, &fetched.media_type).map_err(|e| {
+            OciError::Protocol {
+                registry: self.source.registry().to_string(),
+                message: format!("manifest {} is not valid JSON: {e}", fetched.digest),
+            }
+        })?;
+        if view.is_index() {
+            for child in &view.manifests {
+                if !self.done.contains(&child.digest) {
+                    Box::pin(
+                        self.copy_manifest(&child.digest.to_string(), &child.digest.to_string()),
+                    )
+                    .await?;
+                }
+            }
+        } else {
+            self.copy_blobs(&view.blobs()).await?;
+        }
+        let reference = if target_ref.is_empty() {
+            fetched.digest.to_string()
+        } else {
+            target_ref.to_string()
+        };
+        self.target
+            .put_manifest(
+                &self.target_repo,
+                &reference,
+                &fetched.media_type,
+                &fetched.bytes,
+            )
+            .await?;
+        self.report.manifests += 1;
+        self.done.insert(fetched.digest.clone());
+        for referrer in self
+            .source
+            .referrers(&self.source_repo, &fetched.digest, None)
+            .await?
+        {
+            if !self.done.contains(&referrer.digest) {
+                let digest = referrer.digest.to_string();
+                Box::pin(self.copy_manifest(&digest, &digest)).await?;
+                self.report.referrers += 1;
+            }
+        }
+        Ok(fetched.digest)
+    }
+
+    async fn copy_blobs(&mut self, blobs: &[&Descriptor]) -> Result<()> {
+        let outcomes: Vec<Outcome> =
+            futures_util::stream::iter(blobs.iter().map(|d| self.copy_blob(d)))
+                .buffer_unordered(self.concurrency.max(1))
+                .try_collect()
+                .await?;
+        for outcome in outcomes {
+            match outcome {
+                Outcome::Transferred | Outcome::Cached => self.report.blobs_transferred += 1,
+                Outcome::AlreadyPresent => self.report.blobs_skipped += 1,
+                Outcome::Mounted => self.report.blobs_mounted += 1,
+            }
+        }
+        Ok(())
+    }
+
+    async fn copy_blob(&self, descriptor: &Descriptor) -> Result<Outcome> {
+        let digest = &descriptor.digest;
+        if self
+            .target
+            .blob_size(&self.target_repo, digest)
+            .await?
+            .is_some()
+        {
+            self.progress.emit(TransferEvent::Finished {
+                digest: digest.clone(),
+                outcome: Outcome::AlreadyPresent,
+            });
+            return Ok(Outcome::AlreadyPresent);
+        }
+        if self.source.registry() == self.target.registry()
+            && self
+                .target
+                .mount_blob(&self.target_repo, digest, &self.source_repo)
+                .await?
+        {
+            self.progress.emit(TransferEvent::Finished {
+                digest: digest.clone(),
+                outcome: Outcome::Mounted,
+            });
+            return Ok(Outcome::Mounted);
+        }
+        let path = self
+            .cache
+            .fetch(&self.source, &self.source_repo, descriptor, self.progress)
+            .await?;
+        self.target
+            .upload_blob(&self.target_repo, descriptor, &path, self.progress)
+            .await?;
+        Ok(Outcome::Transferred)
+    }
+}

@@ -1,0 +1,186 @@
+//! Pulling any artifact: the manifest and its blobs into the cache (verified), then files named
+//! by their title annotation into the output directory, written with oras-go's safety rules.
+
+use std::path::{Path, PathBuf};
+
+use futures_util::{StreamExt, TryStreamExt};
+use serde::Serialize;
+
+use super::cache::BlobCache;
+use super::client::{Descriptor, FetchedManifest, OciError, Registries, RegistryClient, Result};
+use super::files::{Staging, UnpackLimits};
+use super::manifest::{ManifestView, TITLE, UNPACK};
+use super::progress::Progress;
+use super::{Digest, Reference};
+
+/// What a pull wrote.
+#[derive(Debug, Serialize)]
+pub struct PullReport {
+    pub reference: String,
+    pub digest: Digest,
+    pub media_type: String,
+    pub files: Vec<PathBuf>,
+    /// Layers without a title annotation, which have no file name and were not written.
+    pub skipped_layers: Vec<Digest>,
+}
+
+/// Resolves a reference to its manifest, from the cache when the reference is a digest that is
+/// already cached (no request at all), else from the registry.
+pub async fn resolve_manifest(
+    cache: &BlobCache,
+    client: &RegistryClient,
+    reference: &Reference,
+) -> Result<FetchedManifest> {
+    if let Some(digest) = &reference.digest
+        && let Some(bytes) = cache.read(digest)
+    {
+        let media_type = serde_json::from_slice::<serde_json::Value>(&bytes)
+            .ok()
+            .and_then(|v| v["mediaType"].as_str().map(str::to_string))
+            .unwrap_or_else(|| super::media_type::OCI_MANIFEST.to_string());
+        return Ok(FetchedManifest {
+            digest: digest.clone(),
+            media_type,
+            bytes,
+        });
+    }
+    let fetched = client
+        .manifest(&reference.repository, &reference.target())
+        .await?;
+    cache.put(&fetched.digest, &fetched.bytes)?;
+    Ok(fetched)
+}
+
+/// Downloads every blob into the cache, `concurrency` at a time.
+pub async fn fetch_blobs(
+    cache: &BlobCache,
+    client: &RegistryClient,
+    repo: &str,
+    blobs: &[&Descriptor],
+    concurrency: usize,
+    progress: &Progress,
+) -> Result<Vec<PathBuf>> {
+    futures_util::stream::iter(blobs.iter().map(|d| cache.fetch(client, repo, d, progress)))
+        .buffered(concurrency.max(1))
+        .try_collect()
+        .await
+}
+
+/// Pulls `reference` into `output_dir`.
+pub async fn pull(
+    registries: &Registries,
+    cache: &BlobCache,
+    reference: &Reference,
+    output_dir: &Path,
+    progress: &Progress,
+) -> Result<PullReport> {
+    let client = registries.client(&reference.registry);
+    let manifest = resolve_manifest(cache, &client, reference).await?;
+    let view = parse_view(&client, &manifest)?;
+    if view.is_index() {
+        let children: Vec<String> = view
+            .manifests
+            .iter()
+            .map(|m| {
+                let platform = m
+                    .platform
+                    .as_ref()
+                    .map(|p| {
+                        format!(
+                            " ({}/{})",
+                            p["os"].as_str().unwrap_or("?"),
+                            p["architecture"].as_str().unwrap_or("?")
+                        )
+                    })
+                    .unwrap_or_default();
+                format!("  {}@{}{platform}", reference.repository_path(), m.digest)
+            })
+            .collect();
+        return Err(OciError::Protocol {
+            registry: reference.registry.clone(),
+            message: format!(
+                "{reference} is an index of {} manifests; pull one of them by digest:\n{}",
+                view.manifests.len(),
+                children.join("\n")
+            ),
+        });
+    }
+    let blobs = view.blobs();
+    let paths = fetch_blobs(
+        cache,
+        &client,
+        &reference.repository,
+        &blobs,
+        registries.options().concurrency,
+        progress,
+    )
+    .await?;
+    let descriptor = Descriptor {
+        media_type: manifest.media_type.clone(),
+        digest: manifest.digest.clone(),
+        size: manifest.bytes.len() as u64,
+        artifact_type: view.artifact_type.clone(),
+        annotations: Default::default(),
+        platform: None,
+    };
+    cache.tag(&reference.to_string(), &descriptor)?;
+
+    // Layers follow the config in `paths`.
+    let layer_paths = &paths[usize::from(view.config.is_some())..];
+    let output = output_dir.to_path_buf();
+    let layers = view.layers.clone();
+    let layer_paths = layer_paths.to_vec();
+    let (files, skipped_layers) =
+        tokio::task::spawn_blocking(move || write_files(&output, &layers, &layer_paths))
+            .await
+            .map_err(|e| OciError::Config(format!("writing files failed: {e}")))??;
+    Ok(PullReport {
+        reference: reference.to_string(),
+        digest: manifest.digest,
+        media_type: manifest.media_type,
+        files,
+        skipped_layers,
+    })
+}
+
+fn parse_view(client: &RegistryClient, manifest: &FetchedManifest) -> Result<ManifestView> {
+    ManifestView::parse(&manifest.bytes, &manifest.media_type).map_err(|e| OciError::Protocol {
+        registry: client.registry().to_string(),
+        message: format!("manifest {} is not valid JSON: {e}", manifest.digest),
+    })
+}
+
+/// Writes titled layers (unpacking tar+gzip directories oras marked) through a staging area,
+/// so a refused or failed pull leaves nothing in `output`.
+fn write_files(
+    output: &Path,
+    layers: &[Descriptor],
+    paths: &[PathBuf],
+) -> Result<(Vec<PathBuf>, Vec<Digest>)> {
+    let to_error = |e: super::files::FilesError| OciError::Config(e.to_string());
+    let mut staging = Staging::new(output).map_err(to_error)?;
+    let mut skipped = Vec::new();
+    for (layer, path) in layers.iter().zip(paths) {
+        let Some(title) = layer.annotations.get(TITLE) else {
+            skipped.push(layer.digest.clone());
+            continue;
+        };
+        let mut file = std::fs::File::open(path).map_err(|e| OciError::io(path, e))?;
+        let unpack = layer.annotations.get(UNPACK).is_some_and(|v| v == "true");
+        if unpack && layer.media_type.ends_with("tar+gzip") {
+            staging
+                .unpack_tar(title, &mut file, true, UnpackLimits::default())
+                .map_err(to_error)?;
+        } else if unpack && layer.media_type.ends_with(".tar") {
+            staging
+                .unpack_tar(title, &mut file, false, UnpackLimits::default())
+                .map_err(to_error)?;
+        } else {
+            staging
+                .write_file(title, &mut file, None)
+                .map_err(to_error)?;
+        }
+    }
+    let files = staging.commit(true).map_err(to_error)?;
+    Ok((files, skipped))
+}

@@ -1,0 +1,5 @@
+//! Workspaces: a directory with `config/provisioning.yaml` in the seed's format.
+
+pub mod config;
+
+pub use config::{OciSettings, Workspace, WorkspaceConfig, WorkspaceError};
