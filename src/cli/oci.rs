@@ -72,28 +72,37 @@ pub fn run(command: OciCommand, args: &RegistryArgs, global: &GlobalArgs) -> Res
         .build()?;
     runtime.block_on(async {
         let ctx = OciContext::new(args)?;
-        match command {
-            OciCommand::List { all } => list(&ctx, all, global).await,
-            OciCommand::Search { query } => search(&ctx, &query, global).await,
-            OciCommand::Tags { name } => tags(&ctx, &name, global).await,
-            OciCommand::Inspect { reference } => inspect(&ctx, &reference, global).await,
-            OciCommand::Pull {
-                reference,
-                output_dir,
-            } => pull_command(&ctx, &reference, output_dir, global).await,
-            OciCommand::Copy {
-                source,
-                target,
-                all_tags,
-            } => copy_command(&ctx, &source, &target, all_tags, global).await,
-            OciCommand::Delete { reference, yes } => delete(&ctx, &reference, yes, global).await,
-            OciCommand::Login {
-                registry,
-                username,
-                password_stdin,
-            } => login(&ctx, &registry, username, password_stdin, global).await,
-            OciCommand::Logout { registry } => logout(&ctx, &registry, global),
-            OciCommand::Config => config(&ctx, global),
+        let work = async {
+            match command {
+                OciCommand::List { all } => list(&ctx, all, global).await,
+                OciCommand::Search { query } => search(&ctx, &query, global).await,
+                OciCommand::Tags { name } => tags(&ctx, &name, global).await,
+                OciCommand::Inspect { reference } => inspect(&ctx, &reference, global).await,
+                OciCommand::Pull {
+                    reference,
+                    output_dir,
+                } => pull_command(&ctx, &reference, output_dir, global).await,
+                OciCommand::Copy {
+                    source,
+                    target,
+                    all_tags,
+                } => copy_command(&ctx, &source, &target, all_tags, global).await,
+                OciCommand::Delete { reference, yes } => {
+                    delete(&ctx, &reference, yes, global).await
+                }
+                OciCommand::Login {
+                    registry,
+                    username,
+                    password_stdin,
+                } => login(&ctx, &registry, username, password_stdin, global).await,
+                OciCommand::Logout { registry } => logout(&ctx, &registry, global),
+                OciCommand::Config => config(&ctx, global),
+            }
+        };
+        // Ctrl-C drops the work: temp files and staged output are removed as it unwinds.
+        tokio::select! {
+            result = work => result,
+            _ = tokio::signal::ctrl_c() => bail!("interrupted; nothing partial was kept"),
         }
     })
 }

@@ -46,6 +46,7 @@ impl BlobCache {
                 cache.write_if_missing("index.json", br#"{"schemaVersion":2,"manifests":[]}"#)
             })
             .map_err(|e| OciError::io(&cache.root, e))?;
+        cache.sweep_temp();
         Ok(cache)
     }
 
@@ -121,17 +122,35 @@ impl BlobCache {
             });
             return Ok(path);
         }
-        let tmp = self.temp_path();
+        // Removed on every way out but success, including a cancelled (dropped) future.
+        let tmp = TempFile(self.temp_path());
         client
-            .download_blob(repo, descriptor, &tmp, progress)
+            .download_blob(repo, descriptor, &tmp.0, progress)
             .await?;
         let parent = path.parent().expect("blob path has a parent").to_path_buf();
-        let moved = fs::create_dir_all(&parent).and_then(|()| fs::rename(&tmp, &path));
-        if let Err(e) = moved {
-            let _ = fs::remove_file(&tmp);
-            return Err(OciError::io(&path, e));
-        }
+        fs::create_dir_all(&parent)
+            .and_then(|()| fs::rename(&tmp.0, &path))
+            .map_err(|e| OciError::io(&path, e))?;
         Ok(path)
+    }
+
+    /// Deletes temp files older than an hour: what a killed process left behind. Younger ones
+    /// may belong to a download in progress elsewhere.
+    fn sweep_temp(&self) {
+        let Ok(entries) = fs::read_dir(self.root.join("tmp")) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let old = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > std::time::Duration::from_secs(3600));
+            if old {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
     }
 
     /// Records `descriptor` in `index.json` under `ref_name`, replacing an older entry.
@@ -182,5 +201,14 @@ impl BlobCache {
         index["manifests"] = Value::Array(manifests);
         let bytes = serde_json::to_vec_pretty(&index).expect("JSON values serialize");
         self.write_atomic(&path, &bytes).map_err(io_err)
+    }
+}
+
+/// A temp file deleted when dropped (after a rename away, the delete finds nothing).
+struct TempFile(PathBuf);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.0);
     }
 }
