@@ -5,6 +5,7 @@ mod oci;
 mod output;
 mod progress;
 mod prompt;
+mod publish;
 mod registry;
 
 use std::path::PathBuf;

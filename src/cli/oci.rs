@@ -32,9 +32,9 @@ pub enum OciCommand {
     /// Download an artifact's files (named by their title annotation).
     Pull {
         reference: String,
-        /// Where to write the files.
-        #[arg(long, short = 'o', default_value = ".", value_name = "DIR")]
-        output_dir: PathBuf,
+        /// Where to write the files [default: ./<name> for extensions, else .].
+        #[arg(long, short = 'o', value_name = "DIR")]
+        output_dir: Option<PathBuf>,
     },
     /// Copy an artifact (or every tag) to another repository or registry, digests unchanged.
     Copy {
@@ -64,6 +64,42 @@ pub enum OciCommand {
     Logout { registry: String },
     /// The effective settings (never credential values).
     Config,
+    /// Package an extension directory as `<name>-<version>.tar.gz` (reproducibly), or check it
+    /// with `package validate DIR`.
+    #[command(args_conflicts_with_subcommands = true)]
+    Package {
+        #[command(subcommand)]
+        command: Option<super::publish::PackageCommand>,
+        /// The extension directory.
+        dir: Option<PathBuf>,
+        /// Where to write the package [default: ./<name>-<version>.tar.gz]. (`--output` is taken
+        /// by the output format.)
+        #[arg(long = "output-file", short = 'o', value_name = "FILE")]
+        output_file: Option<PathBuf>,
+    },
+    /// Validate, package and push an extension as NAME:VERSION (which must match its manifest).
+    Push {
+        dir: PathBuf,
+        name: String,
+        #[arg(value_name = "VERSION")]
+        ext_version: String,
+        /// Replace the version when it exists with other content.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Publish every extension of a monorepo (ROOT/{providers,taskservs,clusters}/*), or the one
+    /// a CI tag names with --from-tag.
+    Publish {
+        /// The monorepo root.
+        #[arg(default_value = ".")]
+        root: PathBuf,
+        /// A tag like taskservs/kubernetes/v1.28.0: publish just that extension.
+        #[arg(long, value_name = "TAG")]
+        from_tag: Option<String>,
+        /// Validate, package and compare with the registry, but push nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 pub fn run(command: OciCommand, args: &RegistryArgs, global: &GlobalArgs) -> Result<()> {
@@ -97,6 +133,13 @@ pub fn run(command: OciCommand, args: &RegistryArgs, global: &GlobalArgs) -> Res
                 } => login(&ctx, &registry, username, password_stdin, global).await,
                 OciCommand::Logout { registry } => logout(&ctx, &registry, global),
                 OciCommand::Config => config(&ctx, global),
+                OciCommand::Package { command, dir, output_file } => match (command, dir) {
+                    (Some(super::publish::PackageCommand::Validate { dir }), _) => super::publish::validate(&dir, global),
+                    (None, Some(dir)) => super::publish::package(&dir, output_file, global),
+                    (None, None) => bail!("name the extension directory: `oci package DIR` or `oci package validate DIR`"),
+                },
+                OciCommand::Push { dir, name, ext_version, force } => super::publish::push(&ctx, &dir, &name, &ext_version, force, global).await,
+                OciCommand::Publish { root, from_tag, dry_run } => super::publish::publish(&ctx, &root, from_tag.as_deref(), dry_run, global).await,
             }
         };
         // Ctrl-C drops the work: temp files and staged output are removed as it unwinds.
@@ -279,22 +322,28 @@ async fn inspect(ctx: &OciContext, reference: &str, global: &GlobalArgs) -> Resu
     Ok(())
 }
 
-async fn pull_command(
-    ctx: &OciContext,
-    reference: &str,
-    output_dir: PathBuf,
-    global: &GlobalArgs,
-) -> Result<()> {
+async fn pull_command(ctx: &OciContext, reference: &str, output_dir: Option<PathBuf>, global: &GlobalArgs) -> Result<()> {
     let reference = ctx.reference(reference)?;
+    let client = ctx.registries.client(&reference.registry);
+    let manifest = pull::resolve_manifest(&ctx.cache, &client, &reference).await?;
+    let is_extension = crate::oci::manifest::ManifestView::parse(&manifest.bytes, &manifest.media_type)
+        .is_ok_and(|v| v.artifact_type() == Some(crate::extension::package::ARTIFACT_TYPE));
+    // Pinned to the digest just resolved: the pull reads the manifest from the cache.
+    let pinned = reference.with_digest(manifest.digest);
     let view = ProgressView::start(progress_enabled(ctx, global));
-    let result = pull::pull(
-        &ctx.registries,
-        &ctx.cache,
-        &reference,
-        &output_dir,
-        &view.progress,
-    )
-    .await;
+    if is_extension {
+        let dest = output_dir.unwrap_or_else(|| PathBuf::from(reference.name()));
+        let result = crate::extension::artifact::pull(&ctx.registries, &ctx.cache, &pinned, &dest, &view.progress).await;
+        view.finish().await;
+        let pulled = result?;
+        if !print_structured(global.output, &pulled)? && !global.quiet {
+            println!("Pulled {} {} into {} ({} files, verified)", pulled.name, pulled.version, pulled.directory.display(), pulled.files);
+            println!("digest  {}", pulled.digest);
+        }
+        return Ok(());
+    }
+    let dest = output_dir.unwrap_or_else(|| PathBuf::from("."));
+    let result = pull::pull(&ctx.registries, &ctx.cache, &pinned, &dest, &view.progress).await;
     view.finish().await;
     let report = result?;
     if print_structured(global.output, &report)? || global.quiet {
@@ -306,10 +355,7 @@ async fn pull_command(
         println!("wrote   {}", file.display());
     }
     if !report.skipped_layers.is_empty() {
-        println!(
-            "{} layer(s) without a title annotation were not written",
-            report.skipped_layers.len()
-        );
+        println!("{} layer(s) without a title annotation were not written", report.skipped_layers.len());
     }
     Ok(())
 }

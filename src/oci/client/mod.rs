@@ -942,7 +942,12 @@ impl RegistryClient {
         let mut attempt = 0;
         let result = loop {
             attempt += 1;
-            match self.upload_once(repo, digest, file, progress).await {
+            let body = Body::File {
+                path: file.to_path_buf(),
+                digest: digest.clone(),
+                progress: progress.clone(),
+            };
+            match self.upload_once(repo, digest, body).await {
                 Err(e) if e.is_transient() && attempt < self.retry.attempts => {
                     let delay = self.retry.delay(attempt);
                     progress.emit(TransferEvent::Retrying {
@@ -968,13 +973,22 @@ impl RegistryClient {
         result
     }
 
-    async fn upload_once(
-        &self,
-        repo: &str,
-        digest: &Digest,
-        file: &Path,
-        progress: &Progress,
-    ) -> Result<()> {
+    /// Uploads a small blob held in memory (a config), with the same retries.
+    pub async fn upload_bytes(&self, repo: &str, digest: &Digest, bytes: &[u8]) -> Result<()> {
+        let body = Body::Bytes(bytes::Bytes::copy_from_slice(bytes));
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.upload_once(repo, digest, body.clone()).await {
+                Err(e) if e.is_transient() && attempt < self.retry.attempts => {
+                    tokio::time::sleep(self.retry.delay(attempt)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn upload_once(&self, repo: &str, digest: &Digest, body: Body) -> Result<()> {
         let start = format!("/v2/{repo}/blobs/uploads/");
         let mut headers = HeaderMap::new();
         headers.insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
@@ -1001,11 +1015,6 @@ impl RegistryClient {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/octet-stream"),
         );
-        let body = Body::File {
-            path: file.to_path_buf(),
-            digest: digest.clone(),
-            progress: progress.clone(),
-        };
         let response = self
             .send(Method::PUT, &put, headers, body, &scope_push(repo))
             .await?;

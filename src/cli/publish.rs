@@ -1,0 +1,170 @@
+//! `oci package`, `oci push`, `oci publish`: from an extension directory to a registry.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use clap::Subcommand;
+use color_eyre::eyre::{Result, bail, eyre};
+
+use super::GlobalArgs;
+use super::context::OciContext;
+use super::output::{human_bytes, print_fields, print_structured, print_table};
+use super::progress::ProgressView;
+use crate::extension::package::{self, package_file_name};
+use crate::extension::publish::{self, PublishStatus, target_reference};
+
+#[derive(Debug, Subcommand)]
+pub enum PackageCommand {
+    /// Check an extension directory: manifest, required files, what the tree holds.
+    Validate { dir: PathBuf },
+}
+
+fn print_warnings(tree: &package::ExtensionTree, global: &GlobalArgs) {
+    if !global.quiet {
+        for warning in &tree.warnings {
+            eprintln!("{warning}");
+        }
+    }
+}
+
+/// `oci package validate DIR`.
+pub fn validate(dir: &Path, global: &GlobalArgs) -> Result<()> {
+    let tree = package::validate(dir)?;
+    print_warnings(&tree, global);
+    let summary = serde_json::json!({
+        "directory": dir,
+        "name": tree.manifest.name,
+        "type": tree.manifest.kind.to_string(),
+        "version": tree.manifest.version.to_string(),
+        "warnings": tree.warnings.iter().map(|w| w.to_string()).collect::<Vec<_>>(),
+    });
+    if !print_structured(global.output, &summary)? && !global.quiet {
+        println!(
+            "{} {} {} is valid",
+            tree.manifest.kind, tree.manifest.name, tree.manifest.version
+        );
+    }
+    Ok(())
+}
+
+/// `oci package DIR [--output F]`.
+pub fn package(dir: &Path, output: Option<PathBuf>, global: &GlobalArgs) -> Result<()> {
+    let tree = package::validate(dir)?;
+    print_warnings(&tree, global);
+    let output = output.unwrap_or_else(|| PathBuf::from(package_file_name(&tree.manifest)));
+    let package = package::package(&tree, &output)?;
+    if !print_structured(global.output, &package)? && !global.quiet {
+        println!("{}", package.path.display());
+        print_fields(&[
+            ("files", package.files.to_string()),
+            ("size", human_bytes(package.size)),
+            ("digest", package.digest.to_string()),
+        ]);
+    }
+    Ok(())
+}
+
+/// `oci push DIR NAME VERSION [--force]`.
+pub async fn push(ctx: &OciContext, dir: &Path, name: &str, version: &str, force: bool, global: &GlobalArgs) -> Result<()> {
+    let tree = package::validate(dir)?;
+    print_warnings(&tree, global);
+    tree.manifest
+        .check_matches(name, version)
+        .map_err(|e| eyre!("{}: {e}", dir.join("manifest.yaml").display()))?;
+    let target = target_reference(&ctx.defaults, &tree.manifest.name, &tree.manifest.version);
+    let view = ProgressView::start(!ctx.args.no_progress && !global.quiet);
+    let result = publish::publish_one(&ctx.registries, &ctx.cache, Arc::new(tree), &target, force, false, &view.progress).await;
+    view.finish().await;
+    let status = result?;
+    if print_structured(global.output, &serde_json::json!({ "reference": target.to_string(), "result": status }))? || global.quiet {
+        return finish(&status, &target.to_string());
+    }
+    match &status {
+        PublishStatus::Published { digest } => println!("Pushed {target}\ndigest {digest}"),
+        PublishStatus::Replaced { digest, previous } => {
+            println!("Pushed {target} (replaced {previous})\ndigest {digest}")
+        }
+        PublishStatus::Unchanged { digest } => {
+            println!("{target} is already published with this content; nothing to push\ndigest {digest}")
+        }
+        _ => {}
+    }
+    finish(&status, &target.to_string())
+}
+
+fn finish(status: &PublishStatus, reference: &str) -> Result<()> {
+    match status {
+        PublishStatus::Conflict { registry, local } => bail!(
+            "{reference} already exists with other content\n  registry: {registry}\n  local:    {local}\nbump the version, or pass --force to replace it"
+        ),
+        PublishStatus::Failed { reason } => bail!("{reference}: {reason}"),
+        _ => Ok(()),
+    }
+}
+
+/// `oci publish ROOT [--dry-run]` and `oci publish --from-tag TAG [ROOT]`.
+pub async fn publish(ctx: &OciContext, root: &Path, from_tag: Option<&str>, dry_run: bool, global: &GlobalArgs) -> Result<()> {
+    let dirs = match from_tag {
+        Some(tag) => {
+            let tag = publish::parse_release_tag(tag).map_err(|e| eyre!(e))?;
+            vec![publish::locate_release(root, &tag).map_err(|e| eyre!(e))?]
+        }
+        None => publish::discover(root)?,
+    };
+    if dirs.is_empty() {
+        bail!(
+            "{} has no extensions: expected <root>/{{providers,taskservs,clusters}}/<name>/manifest.yaml",
+            root.display()
+        );
+    }
+    let view = ProgressView::start(false);
+    let entries = publish::publish_all(
+        &ctx.registries,
+        &ctx.cache,
+        dirs,
+        &ctx.defaults,
+        dry_run,
+        ctx.args.concurrency,
+        &view.progress,
+    )
+    .await;
+    view.finish().await;
+    let failed = entries.iter().filter(|e| e.failed()).count();
+    if !print_structured(global.output, &entries)? && !global.quiet {
+        let rows: Vec<Vec<String>> = entries
+            .iter()
+            .map(|e| {
+                let (state, detail) = match &e.status {
+                    PublishStatus::Published { digest } => ("published", digest.to_string()),
+                    PublishStatus::Replaced { digest, .. } => ("replaced", digest.to_string()),
+                    PublishStatus::Unchanged { digest } => ("unchanged", digest.to_string()),
+                    PublishStatus::WouldPublish { digest } => ("would publish", digest.to_string()),
+                    PublishStatus::Conflict { registry, local } => (
+                        "conflict",
+                        format!("registry has {registry}, local is {local}"),
+                    ),
+                    PublishStatus::Failed { reason } => ("failed", reason.clone()),
+                };
+                vec![
+                    e.name.clone().unwrap_or_else(|| e.directory.display().to_string()),
+                    e.version.clone().unwrap_or_default(),
+                    state.to_string(),
+                    detail,
+                ]
+            })
+            .collect();
+        print_table(&["extension", "version", "result", "detail"], &rows);
+        let count = |f: fn(&PublishStatus) -> bool| entries.iter().filter(|e| f(&e.status)).count();
+        println!(
+            "{} published, {} unchanged, {} failed{}",
+            count(|s| matches!(s, PublishStatus::Published { .. } | PublishStatus::Replaced { .. } | PublishStatus::WouldPublish { .. })),
+            count(|s| matches!(s, PublishStatus::Unchanged { .. })),
+            failed,
+            if dry_run { " (dry run: nothing was pushed)" } else { "" }
+        );
+    }
+    if failed > 0 {
+        bail!("{failed} extension(s) could not be published");
+    }
+    Ok(())
+}
