@@ -1,6 +1,7 @@
 //! The command line: parses arguments, calls the domain, renders results.
 
 mod context;
+mod generate;
 mod oci;
 mod output;
 mod progress;
@@ -59,6 +60,9 @@ pub enum Command {
     /// Run the embedded OCI registry.
     #[command(name = "oci-registry", subcommand)]
     OciRegistry(registry::RegistryCommand),
+    /// Create new things from templates.
+    #[command(subcommand)]
+    Generate(generate::GenerateCommand),
     /// Print shell completions.
     Completions {
         /// bash, zsh, fish, elvish or powershell.
@@ -96,6 +100,7 @@ fn run(cli: Cli) -> color_eyre::Result<()> {
     match cli.command {
         Command::Oci { registry, command } => oci::run(command, &registry, &cli.global),
         Command::OciRegistry(command) => registry::run(command, &cli.global),
+        Command::Generate(command) => generate::run(command, &cli.global),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,
