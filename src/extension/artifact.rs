@@ -35,7 +35,7 @@ pub struct ExtensionArtifact {
 /// Builds the artifact for a package. Deterministic: the same package and environment give
 /// the same manifest digest (`created` only when `SOURCE_DATE_EPOCH` is set).
 pub fn build(manifest: &ExtensionManifest, package: &Package) -> ExtensionArtifact {
-    let config = serde_json::to_vec(&manifest.to_json()).expect("JSON values serialize");
+    let config = manifest.to_json_bytes();
     let config_digest = Digest::sha256_of(&config);
     let title = package_file_name(manifest);
     let layer = Descriptor {
