@@ -8,4 +8,6 @@ pub mod extension;
 pub mod oci;
 pub mod paths;
 pub mod registry;
+pub mod tui;
+pub mod units;
 pub mod workspace;

@@ -21,3 +21,14 @@ pub fn data_dir() -> PathBuf {
 pub fn log_dir() -> PathBuf {
     data_dir().join("logs")
 }
+
+/// User configuration (themes, key overrides): `$PROVISIONING_CONFIG_DIR`, else the platform's
+/// config dir.
+pub fn config_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("PROVISIONING_CONFIG_DIR") {
+        return PathBuf::from(dir);
+    }
+    project()
+        .map(|p| p.config_dir().to_path_buf())
+        .unwrap_or_else(|| PathBuf::from(".provisioning/config"))
+}

@@ -165,7 +165,7 @@ async fn describe(client: &RegistryClient, repository: &str) -> (Option<String>,
 }
 
 /// Everything worth knowing about one manifest.
-#[derive(Debug, Serialize)]
+#[derive(Clone, Debug, Serialize)]
 pub struct Inspection {
     pub reference: String,
     pub digest: Digest,

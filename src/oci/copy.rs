@@ -146,7 +146,11 @@ impl Copier<'_> {
 
     async fn copy_blobs(&mut self, blobs: &[&Descriptor]) -> Result<()> {
         let outcomes: Vec<Outcome> =
-            futures_util::stream::iter(blobs.iter().map(|d| self.copy_blob(d)))
+            futures_util::stream::iter(blobs.iter().map(|d| (*d).clone()).collect::<Vec<_>>())
+                .map(|d| {
+                    let this = &*self;
+                    async move { this.copy_blob(&d).await }
+                })
                 .buffer_unordered(self.concurrency.max(1))
                 .try_collect()
                 .await?;

@@ -60,7 +60,9 @@ pub async fn fetch_blobs(
     concurrency: usize,
     progress: &Progress,
 ) -> Result<Vec<PathBuf>> {
-    futures_util::stream::iter(blobs.iter().map(|d| cache.fetch(client, repo, d, progress)))
+    let owned: Vec<Descriptor> = blobs.iter().map(|d| (*d).clone()).collect();
+    futures_util::stream::iter(owned)
+        .map(|d| async move { cache.fetch(client, repo, &d, progress).await })
         .buffered(concurrency.max(1))
         .try_collect()
         .await
@@ -167,18 +169,22 @@ fn write_files(
         };
         let mut file = std::fs::File::open(path).map_err(|e| OciError::io(path, e))?;
         let unpack = layer.annotations.get(UNPACK).is_some_and(|v| v == "true");
-        if unpack && layer.media_type.ends_with("tar+gzip") {
-            staging
-                .unpack_tar(title, &mut file, true, UnpackLimits::default())
+        let gzip = layer.media_type.ends_with("tar+gzip") || layer.media_type.ends_with(".tar.gzip");
+        if unpack && (gzip || layer.media_type.ends_with(".tar")) {
+            // oras packs a directory with its own name as the entries' prefix, and refuses
+            // entries outside it when unpacking.
+            let entries = staging
+                .unpack_tar("", &mut file, gzip, UnpackLimits::default())
                 .map_err(to_error)?;
-        } else if unpack && layer.media_type.ends_with(".tar") {
-            staging
-                .unpack_tar(title, &mut file, false, UnpackLimits::default())
-                .map_err(to_error)?;
+            let prefix = std::path::Path::new(title.trim_end_matches('/'));
+            if let Some(outside) = entries.iter().find(|e| !e.path.starts_with(prefix)) {
+                return Err(OciError::Config(format!(
+                    "layer `{title}` holds {} outside its directory; refused",
+                    outside.path.display()
+                )));
+            }
         } else {
-            staging
-                .write_file(title, &mut file, None)
-                .map_err(to_error)?;
+            staging.write_file(title, &mut file, None).map_err(to_error)?;
         }
     }
     let files = staging.commit(true).map_err(to_error)?;

@@ -701,7 +701,15 @@ impl RegistryClient {
             .await?;
         match response.status() {
             StatusCode::NOT_FOUND => Ok(None),
-            s if s.is_success() => Ok(Some(response.content_length().unwrap_or(0))),
+            // HEAD has no body, so the size is only in the header.
+            s if s.is_success() => Ok(Some(
+                response
+                    .headers()
+                    .get(header::CONTENT_LENGTH)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0),
+            )),
             _ => Err(self.fail(&format!("HEAD {path}"), response).await),
         }
     }
@@ -1041,7 +1049,7 @@ impl RegistryClient {
         }
         let mut path = format!("/v2/{repo}/referrers/{digest}");
         if let Some(t) = artifact_type {
-            path.push_str(&format!("?artifactType={t}"));
+            path.push_str(&format!("?artifactType={}", percent_encode(t)));
         }
         let response = self
             .send(
@@ -1104,6 +1112,17 @@ fn counting_stream(
         }
         chunk
     })
+}
+
+/// Percent-encodes a query value (everything but RFC 3986's unreserved characters).
+fn percent_encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 fn is_retryable(status: StatusCode) -> bool {

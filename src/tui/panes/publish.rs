@@ -1,0 +1,272 @@
+//! Publish pane, guided: pick or generate an extension → validate → package → choose target
+//! and version → push with progress → verify by reading it back → the line for a workspace.
+
+use std::path::{Path, PathBuf};
+
+use crate::oci::browse::TagEntry;
+use crate::oci::reference::tag_to_version;
+use crate::oci::{Digest, Reference};
+use crate::tui::worker::{JobId, PackageSummary, Request, ValidationSummary};
+
+use super::LoadState;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    Pick,
+    Validate,
+    Package,
+    Target,
+    Push,
+    Verify,
+    Done,
+}
+
+impl Step {
+    pub const ALL: [Step; 7] = [
+        Step::Pick,
+        Step::Validate,
+        Step::Package,
+        Step::Target,
+        Step::Push,
+        Step::Verify,
+        Step::Done,
+    ];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Step::Pick => "pick",
+            Step::Validate => "validate",
+            Step::Package => "package",
+            Step::Target => "target",
+            Step::Push => "push",
+            Step::Verify => "verify",
+            Step::Done => "done",
+        }
+    }
+}
+
+/// An entry of the file picker.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PickerEntry {
+    pub name: String,
+    pub path: PathBuf,
+    /// Holds a manifest.yaml.
+    pub extension: bool,
+}
+
+pub struct PublishPane {
+    pub step: Step,
+    pub root: PathBuf,
+    pub cwd: PathBuf,
+    pub entries: Vec<PickerEntry>,
+    pub selected: usize,
+    pub dir: Option<PathBuf>,
+    pub validation: LoadState,
+    pub summary: Option<ValidationSummary>,
+    pub problems: Vec<String>,
+    pub package: Option<PackageSummary>,
+    pub package_state: LoadState,
+    pub registry: String,
+    pub namespace: String,
+    pub existing: Vec<TagEntry>,
+    pub existing_state: LoadState,
+    /// The registry's digest for the manifest's version, when it has one.
+    pub existing_digest: Option<Digest>,
+    pub push_job: Option<JobId>,
+    pub push_result: Option<Result<String, String>>,
+    pub verified: Option<Result<Digest, String>>,
+}
+
+impl PublishPane {
+    pub fn new(root: PathBuf, registry: String, namespace: String) -> PublishPane {
+        let mut pane = PublishPane {
+            step: Step::Pick,
+            cwd: root.clone(),
+            root,
+            entries: Vec::new(),
+            selected: 0,
+            dir: None,
+            validation: LoadState::Idle,
+            summary: None,
+            problems: Vec::new(),
+            package: None,
+            package_state: LoadState::Idle,
+            registry,
+            namespace,
+            existing: Vec::new(),
+            existing_state: LoadState::Idle,
+            existing_digest: None,
+            push_job: None,
+            push_result: None,
+            verified: None,
+        };
+        pane.read_dir();
+        pane
+    }
+
+    /// Lists the picker's directory (directories only; extensions marked).
+    pub fn read_dir(&mut self) {
+        let mut entries: Vec<PickerEntry> = std::fs::read_dir(&self.cwd)
+            .map(|rd| {
+                rd.filter_map(|e| e.ok())
+                    .filter(|e| e.path().is_dir())
+                    .filter_map(|e| {
+                        let name = e.file_name().to_str()?.to_string();
+                        (!name.starts_with('.')).then(|| PickerEntry {
+                            extension: e.path().join("manifest.yaml").is_file(),
+                            path: e.path(),
+                            name,
+                        })
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        entries.sort_by(|a, b| a.name.cmp(&b.name));
+        self.entries = entries;
+        self.selected = 0;
+    }
+
+    pub fn move_by(&mut self, delta: isize) {
+        if !self.entries.is_empty() {
+            self.selected = (self.selected as isize + delta).clamp(0, self.entries.len() as isize - 1) as usize;
+        }
+    }
+
+    /// Enter in the picker: an extension is chosen, another directory is opened.
+    pub fn open(&mut self) -> Option<Request> {
+        let entry = self.entries.get(self.selected)?.clone();
+        if entry.extension {
+            Some(self.choose(entry.path))
+        } else {
+            self.cwd = entry.path;
+            self.read_dir();
+            None
+        }
+    }
+
+    /// Back in the picker: up a directory, never above the root.
+    pub fn up(&mut self) -> bool {
+        if self.step != Step::Pick {
+            self.step = Step::Pick;
+            return true;
+        }
+        match self.cwd.parent() {
+            Some(parent) if self.cwd != self.root && parent.starts_with(&self.root) => {
+                let previous = self.cwd.clone();
+                self.cwd = parent.to_path_buf();
+                self.read_dir();
+                self.selected = self.entries.iter().position(|e| e.path == previous).unwrap_or(0);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Starts the flow on `dir`.
+    pub fn choose(&mut self, dir: PathBuf) -> Request {
+        self.dir = Some(dir.clone());
+        self.step = Step::Validate;
+        self.validation = LoadState::Loading;
+        self.summary = None;
+        self.problems.clear();
+        self.package = None;
+        self.package_state = LoadState::Idle;
+        self.push_job = None;
+        self.push_result = None;
+        self.verified = None;
+        self.existing_digest = None;
+        Request::Validate { dir }
+    }
+
+    pub fn revalidate(&mut self) -> Option<Request> {
+        let dir = self.dir.clone()?;
+        Some(self.choose(dir))
+    }
+
+    /// The reference this extension publishes to.
+    pub fn target(&self) -> Option<Reference> {
+        let summary = self.summary.as_ref()?;
+        Some(crate::extension::publish::target_reference(
+            &crate::oci::ReferenceDefaults {
+                registry: self.registry.clone(),
+                namespace: self.namespace.clone(),
+            },
+            &summary.name,
+            &summary.version,
+        ))
+    }
+
+    /// Next patch, minor and major after the newest version in the registry (or the manifest's
+    /// version when that is newer).
+    pub fn suggestions(&self) -> Vec<(&'static str, semver::Version)> {
+        let newest = self
+            .existing
+            .iter()
+            .filter_map(|t| tag_to_version(&t.tag))
+            .max()
+            .into_iter()
+            .chain(self.summary.as_ref().map(|s| s.version.clone()))
+            .max();
+        let Some(v) = newest else {
+            return Vec::new();
+        };
+        vec![
+            ("patch", semver::Version::new(v.major, v.minor, v.patch + 1)),
+            ("minor", semver::Version::new(v.major, v.minor + 1, 0)),
+            ("major", semver::Version::new(v.major + 1, 0, 0)),
+        ]
+    }
+
+    /// Whether the manifest's version is in the registry with other content.
+    pub fn version_conflict(&self) -> bool {
+        match (&self.existing_digest, &self.package) {
+            (Some(existing), Some(package)) => *existing != package.manifest_digest,
+            _ => false,
+        }
+    }
+
+    /// Whether the manifest's version is already in the registry.
+    pub fn version_exists(&self) -> bool {
+        let Some(summary) = &self.summary else {
+            return false;
+        };
+        self.existing
+            .iter()
+            .any(|t| tag_to_version(&t.tag).as_ref() == Some(&summary.version))
+    }
+
+    /// The line to add under `modules.<type>s` in provisioning.yaml.
+    pub fn workspace_line(&self) -> Option<String> {
+        let target = self.target()?;
+        let kind = self.summary.as_ref()?.kind.clone();
+        Some(format!("{kind}s:\n  - \"oci://{target}\""))
+    }
+}
+
+/// Rewrites the `version:` line of a manifest.yaml, keeping everything else.
+pub fn set_manifest_version(dir: &Path, version: &semver::Version) -> std::io::Result<()> {
+    let path = dir.join("manifest.yaml");
+    let text = std::fs::read_to_string(&path)?;
+    let mut found = false;
+    let lines: Vec<String> = text
+        .lines()
+        .map(|line| {
+            if !found && line.starts_with("version:") {
+                found = true;
+                format!("version: {version}")
+            } else {
+                line.to_string()
+            }
+        })
+        .collect();
+    if !found {
+        return Err(std::io::Error::other("manifest.yaml has no top-level `version:` line"));
+    }
+    let mut out = lines.join("\n");
+    if text.ends_with('\n') {
+        out.push('\n');
+    }
+    let tmp = path.with_extension("yaml.tmp");
+    std::fs::write(&tmp, out)?;
+    std::fs::rename(tmp, path)
+}

@@ -1,0 +1,227 @@
+//! Registry pane: registries → repositories → tags → detail.
+
+use crate::oci::Reference;
+use crate::oci::browse::{Inspection, RepositoryEntry, TagEntry};
+use crate::tui::list::{Filterable, FilteredList};
+use crate::tui::worker::Request;
+
+use super::LoadState;
+
+impl Filterable for RepositoryEntry {
+    fn filter_text(&self) -> String {
+        self.repository.clone()
+    }
+}
+
+impl Filterable for TagEntry {
+    fn filter_text(&self) -> String {
+        self.tag.clone()
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Level {
+    Repositories,
+    Tags,
+    Detail,
+}
+
+pub struct RegistryPane {
+    pub registries: Vec<String>,
+    pub current: usize,
+    pub namespace: String,
+    pub level: Level,
+    pub repos: FilteredList<RepositoryEntry>,
+    pub repos_state: LoadState,
+    pub tags: FilteredList<TagEntry>,
+    pub tags_state: LoadState,
+    /// The repository whose tags are shown.
+    pub tags_of: Option<Reference>,
+    pub detail: Option<Box<Inspection>>,
+    pub detail_state: LoadState,
+    pub detail_of: Option<Reference>,
+    pub detail_scroll: u16,
+}
+
+impl RegistryPane {
+    pub fn new(registries: Vec<String>, namespace: String) -> RegistryPane {
+        RegistryPane {
+            registries,
+            current: 0,
+            namespace,
+            level: Level::Repositories,
+            repos: FilteredList::default(),
+            repos_state: LoadState::Idle,
+            tags: FilteredList::default(),
+            tags_state: LoadState::Idle,
+            tags_of: None,
+            detail: None,
+            detail_state: LoadState::Idle,
+            detail_of: None,
+            detail_scroll: 0,
+        }
+    }
+
+    pub fn registry(&self) -> &str {
+        self.registries.get(self.current).map(String::as_str).unwrap_or("")
+    }
+
+    /// Asks for the repositories of the current registry.
+    pub fn load(&mut self) -> Request {
+        self.repos_state = LoadState::Loading;
+        self.level = Level::Repositories;
+        Request::Repositories {
+            registry: self.registry().to_string(),
+            namespace: self.namespace.clone(),
+        }
+    }
+
+    /// Switches to `registry` (added when new) and reloads.
+    pub fn switch_to(&mut self, registry: &str) -> Request {
+        match self.registries.iter().position(|r| r == registry) {
+            Some(i) => self.current = i,
+            None => {
+                self.registries.push(registry.to_string());
+                self.current = self.registries.len() - 1;
+            }
+        }
+        self.repos = FilteredList::default();
+        self.load()
+    }
+
+    /// The reference of the selected repository.
+    pub fn selected_repository(&self) -> Option<Reference> {
+        let entry = self.repos.selected()?;
+        Some(Reference {
+            registry: self.registry().to_string(),
+            repository: entry.repository.clone(),
+            tag: None,
+            digest: None,
+        })
+    }
+
+    /// The reference under the cursor: the tag (or detail) when shown, else the repository.
+    pub fn selected_reference(&self) -> Option<Reference> {
+        match self.level {
+            Level::Repositories => self.selected_repository(),
+            Level::Tags => {
+                let base = self.tags_of.as_ref()?;
+                Some(base.with_tag(&self.tags.selected()?.tag))
+            }
+            Level::Detail => self.detail_of.clone(),
+        }
+    }
+
+    /// Enter: repositories → tags → detail.
+    pub fn open(&mut self) -> Option<Request> {
+        match self.level {
+            Level::Repositories => {
+                let reference = self.selected_repository()?;
+                self.level = Level::Tags;
+                self.tags = FilteredList::default();
+                self.tags_state = LoadState::Loading;
+                self.tags_of = Some(reference.clone());
+                Some(Request::Tags { reference })
+            }
+            Level::Tags => {
+                let reference = self.selected_reference()?;
+                self.level = Level::Detail;
+                self.detail = None;
+                self.detail_scroll = 0;
+                self.detail_state = LoadState::Loading;
+                self.detail_of = Some(reference.clone());
+                Some(Request::Inspect { reference })
+            }
+            Level::Detail => None,
+        }
+    }
+
+    /// Back one level; false at the top.
+    pub fn back(&mut self) -> bool {
+        self.level = match self.level {
+            Level::Repositories => return false,
+            Level::Tags => Level::Repositories,
+            Level::Detail => Level::Tags,
+        };
+        true
+    }
+
+    /// The list keys act on at this level.
+    pub fn move_by(&mut self, delta: isize) {
+        match self.level {
+            Level::Repositories => self.repos.move_by(delta),
+            Level::Tags => self.tags.move_by(delta),
+            Level::Detail => {
+                self.detail_scroll = (self.detail_scroll as isize + delta).max(0) as u16;
+            }
+        }
+    }
+
+    pub fn to_end(&mut self, last: bool) {
+        match (self.level, last) {
+            (Level::Repositories, true) => self.repos.select_last(),
+            (Level::Repositories, false) => self.repos.select(0),
+            (Level::Tags, true) => self.tags.select_last(),
+            (Level::Tags, false) => self.tags.select(0),
+            (Level::Detail, _) => self.detail_scroll = 0,
+        }
+    }
+
+    /// The filterable list at this level.
+    pub fn filtering_mut(&mut self) -> Option<FilterTarget<'_>> {
+        match self.level {
+            Level::Repositories => Some(FilterTarget::Repos(&mut self.repos)),
+            Level::Tags => Some(FilterTarget::Tags(&mut self.tags)),
+            Level::Detail => None,
+        }
+    }
+
+    /// An explanation for a failed load, with what to do.
+    pub fn explain(error: &str) -> String {
+        if error.contains("does not offer a catalog") {
+            format!("{error}\n\nOpen a repository by name with `:` → switch-registry, or list tags with `provisioning oci tags NAME`.")
+        } else if error.contains("authentication required") || error.contains("Unauthorized") {
+            format!("{error}\n\nPress L to log in.")
+        } else if error.contains("cannot reach") {
+            format!("{error}\n\nThe registry is down or unreachable; press ctrl-r to retry, R to choose another.")
+        } else {
+            error.to_string()
+        }
+    }
+}
+
+/// The list that receives filter keys.
+pub enum FilterTarget<'a> {
+    Repos(&'a mut FilteredList<RepositoryEntry>),
+    Tags(&'a mut FilteredList<TagEntry>),
+}
+
+impl FilterTarget<'_> {
+    pub fn filtering(&mut self) -> &mut bool {
+        match self {
+            FilterTarget::Repos(l) => &mut l.filtering,
+            FilterTarget::Tags(l) => &mut l.filtering,
+        }
+    }
+
+    pub fn push(&mut self, c: char) {
+        match self {
+            FilterTarget::Repos(l) => l.push_filter(c),
+            FilterTarget::Tags(l) => l.push_filter(c),
+        }
+    }
+
+    pub fn pop(&mut self) {
+        match self {
+            FilterTarget::Repos(l) => l.pop_filter(),
+            FilterTarget::Tags(l) => l.pop_filter(),
+        }
+    }
+
+    pub fn clear(&mut self) {
+        match self {
+            FilterTarget::Repos(l) => l.set_filter(""),
+            FilterTarget::Tags(l) => l.set_filter(""),
+        }
+    }
+}
