@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 use provisioning::extension::manifest::{self, ExtensionType};
 use provisioning::extension::range::VersionRange;
 use provisioning::extension::scaffold::{self, ScaffoldError, ScaffoldSpec};
-use semver::Version;
 use serde_yaml::Value;
 
 const TYPE_DIRS: [(&str, ExtensionType); 3] = [
@@ -37,40 +36,7 @@ fn text(value: &Value) -> String {
 
 /// Every extension version of the inventory, with its place under `assets/samples/`.
 fn sample_specs() -> Vec<(PathBuf, ScaffoldSpec)> {
-    let inventory = read_yaml("inventory.yaml");
-    let catalog = read_yaml("catalog.yaml");
-    let mut specs = Vec::new();
-    for (plural, kind) in TYPE_DIRS {
-        let extensions = inventory[plural]
-            .as_mapping()
-            .unwrap_or_else(|| panic!("inventory.yaml has no {plural}"));
-        for (name, versions) in extensions {
-            let name = text(name);
-            let about = &catalog[plural][name.as_str()];
-            assert!(about.is_mapping(), "catalog.yaml has no {plural}.{name}");
-            for (version, entry) in versions.as_mapping().expect("versions are a map") {
-                let version = text(version);
-                let mut spec = ScaffoldSpec::new(kind, name.clone());
-                spec.version = Version::parse(&version).expect("inventory versions are semver");
-                spec.description = Some(text(&about["description"]));
-                spec.homepage = Some(text(&about["homepage"]));
-                spec.tags = about["tags"]
-                    .as_sequence()
-                    .expect("tags are a list")
-                    .iter()
-                    .map(text)
-                    .collect();
-                if let Some(deps) = entry.get("dependencies").and_then(Value::as_mapping) {
-                    spec.dependencies = deps.iter().map(|(n, r)| (text(n), text(r))).collect();
-                }
-                spec.min_provisioning_version = entry
-                    .get("min_provisioning_version")
-                    .map(|v| Version::parse(&text(v)).expect("min_provisioning_version is semver"));
-                specs.push((Path::new(plural).join(&name).join(&version), spec));
-            }
-        }
-    }
-    specs
+    provisioning::extension::samples::specs().expect("the embedded inventory and catalog are valid")
 }
 
 /// Relative path → (contents, executable) of every file under `root`.

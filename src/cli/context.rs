@@ -43,6 +43,22 @@ pub struct RegistryArgs {
     pub no_progress: bool,
 }
 
+impl RegistryArgs {
+    /// The options `provisioning` without arguments runs the workbench with.
+    pub fn default_for_ui() -> RegistryArgs {
+        RegistryArgs {
+            workspace: None,
+            registry: None,
+            namespace: None,
+            plain_http: false,
+            insecure: false,
+            ca_file: None,
+            concurrency: 4,
+            no_progress: true,
+        }
+    }
+}
+
 /// Resolved settings for one command.
 pub struct OciContext {
     pub workspace: Option<Workspace>,

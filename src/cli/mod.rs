@@ -8,6 +8,7 @@ mod progress;
 mod prompt;
 mod publish;
 mod registry;
+mod workbench;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -27,8 +28,9 @@ pub use output::OutputFormat;
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
+    /// Without a command, the workbench opens (on a terminal).
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 /// Options every command takes.
@@ -50,6 +52,16 @@ pub struct GlobalArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Open the workbench: browse registries, follow transfers, publish extensions.
+    Ui {
+        #[command(flatten)]
+        registry: context::RegistryArgs,
+        #[command(flatten)]
+        ui: workbench::UiArgs,
+    },
+    /// Start an embedded registry, publish the bundled samples, write a sample workspace and
+    /// open the workbench on it; quitting stops it all.
+    Demo(workbench::DemoArgs),
     /// Find, inspect, pull, copy and delete artifacts in any OCI registry; log in and out.
     Oci {
         #[command(flatten)]
@@ -97,7 +109,18 @@ pub fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> color_eyre::Result<()> {
-    match cli.command {
+    let Some(command) = cli.command else {
+        use std::io::IsTerminal;
+        if std::io::stdout().is_terminal() && std::io::stdin().is_terminal() {
+            let registry = context::RegistryArgs::default_for_ui();
+            return workbench::ui(&registry, &workbench::UiArgs { theme: "dark".into() });
+        }
+        Cli::command().print_help()?;
+        return Ok(());
+    };
+    match command {
+        Command::Ui { registry, ui } => workbench::ui(&registry, &ui),
+        Command::Demo(args) => workbench::demo(&args, cli.global.quiet),
         Command::Oci { registry, command } => oci::run(command, &registry, &cli.global),
         Command::OciRegistry(command) => registry::run(command, &cli.global),
         Command::Generate(command) => generate::run(command, &cli.global),

@@ -6,4 +6,5 @@ pub mod manifest;
 pub mod package;
 pub mod publish;
 pub mod range;
+pub mod samples;
 pub mod scaffold;

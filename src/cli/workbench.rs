@@ -1,0 +1,145 @@
+//! `provisioning ui` (the workbench) and `provisioning demo` (the workbench on a fresh embedded
+//! registry with the bundled samples published).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Args;
+use color_eyre::eyre::{Result, WrapErr, bail};
+
+use super::context::{OciContext, RegistryArgs};
+use crate::extension::publish::{PublishStatus, publish_all};
+use crate::extension::samples;
+use crate::oci::ReferenceDefaults;
+use crate::oci::cache::BlobCache;
+use crate::oci::client::{ClientOptions, Registries};
+use crate::oci::credentials::CredentialStore;
+use crate::oci::progress::Progress;
+use crate::oci::reference::DEFAULT_NAMESPACE;
+use crate::registry::{RegistryConfig, RunningRegistry};
+use crate::tui::WorkbenchOptions;
+
+#[derive(Debug, Args)]
+pub struct UiArgs {
+    /// Theme: dark, light, high-contrast, or a file name in <config dir>/themes.
+    #[arg(long, default_value = "dark")]
+    pub theme: String,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Registry storage [default: a temporary directory, removed on exit].
+    #[arg(long, value_name = "DIR")]
+    pub storage: Option<PathBuf>,
+    /// Where the demo registry listens.
+    #[arg(long, default_value = "127.0.0.1:0", value_name = "HOST:PORT")]
+    pub addr: SocketAddr,
+    #[command(flatten)]
+    pub ui: UiArgs,
+    /// Set everything up, print where it is, and wait for Ctrl-C instead of opening the workbench.
+    #[arg(long)]
+    pub no_ui: bool,
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
+/// `provisioning ui`.
+pub fn ui(args: &RegistryArgs, ui: &UiArgs) -> Result<()> {
+    runtime()?.block_on(async {
+        let ctx = OciContext::new(args)?;
+        let mut registries = Vec::new();
+        if let Some(registry) = ctx.workspace.as_ref().and_then(|w| w.config.effective_registry().registry) {
+            registries.push(registry);
+        }
+        let workspace_root = match &ctx.workspace {
+            Some(w) => w.root.clone(),
+            None => std::env::current_dir()?,
+        };
+        let options = WorkbenchOptions {
+            defaults: ctx.defaults.clone(),
+            registries,
+            workspace_root,
+            theme: ui.theme.clone(),
+        };
+        crate::tui::run(options, ctx.registries.clone(), ctx.cache.clone()).await
+    })
+}
+
+/// Removes the demo's temporary directory when dropped.
+struct TempDir(Option<PathBuf>);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.0 {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// `provisioning demo`.
+pub fn demo(args: &DemoArgs, quiet: bool) -> Result<()> {
+    let root = std::env::temp_dir().join(format!("provisioning-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&root).wrap_err_with(|| format!("cannot create {}", root.display()))?;
+    let _cleanup = TempDir(Some(root.clone()));
+    runtime()?.block_on(async {
+        let storage = args.storage.clone().unwrap_or_else(|| root.join("registry"));
+        let registry = RunningRegistry::start(RegistryConfig::new(args.addr, &storage)).await?;
+        let host = registry.local_addr().to_string();
+        let say = |text: String| {
+            if !quiet {
+                eprintln!("{text}");
+            }
+        };
+        say(format!("demo registry at {} (storage {})", registry.url(), storage.display()));
+
+        let samples_root = root.join("extensions");
+        let dirs = samples::write_all(&samples_root).map_err(color_eyre::eyre::Report::msg)?;
+        let workspace = root.join("workspace");
+        std::fs::create_dir_all(workspace.join("config"))?;
+        std::fs::write(workspace.join("config/provisioning.yaml"), samples::workspace_config(&host))?;
+
+        let options = ClientOptions {
+            plain_http_registries: vec![host.clone()],
+            ..ClientOptions::default()
+        };
+        let credentials = CredentialStore::new(root.join("docker/config.json"), None, None);
+        let registries = Registries::new(options, credentials)?;
+        let cache = BlobCache::open(root.join("cache"))?;
+        let defaults = ReferenceDefaults {
+            registry: host.clone(),
+            namespace: DEFAULT_NAMESPACE.to_string(),
+        };
+        let entries = publish_all(&registries, &cache, dirs, &defaults, false, 8, &Progress::silent()).await;
+        let failed: Vec<String> = entries
+            .iter()
+            .filter_map(|e| match &e.status {
+                PublishStatus::Failed { reason } => Some(format!("{}: {reason}", e.directory.display())),
+                _ => None,
+            })
+            .collect();
+        if !failed.is_empty() {
+            registry.shutdown().await;
+            bail!("publishing the samples failed:\n{}", failed.join("\n"));
+        }
+        say(format!("published {} sample extension versions", entries.len()));
+        say(format!("sample workspace at {}", workspace.display()));
+
+        let result = if args.no_ui {
+            say("press Ctrl-C to stop".into());
+            let _ = tokio::signal::ctrl_c().await;
+            Ok(())
+        } else {
+            let options = WorkbenchOptions {
+                defaults,
+                registries: vec![],
+                workspace_root: samples_root,
+                theme: args.ui.theme.clone(),
+            };
+            crate::tui::run(options, registries, cache).await
+        };
+        registry.shutdown().await;
+        result
+    })
+}
