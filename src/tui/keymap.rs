@@ -256,12 +256,22 @@ impl Keymap {
     }
 
     /// The keys bound to `action`, for the hint bar and help.
+    /// Default bindings come first, in the order the defaults list them.
     pub fn keys_for(&self, action: Action) -> Vec<String> {
-        self.bindings
+        let rank = |key: &Key| {
+            DEFAULTS
+                .iter()
+                .position(|(text, a)| *a == action && Key::parse(text).as_ref() == Some(key))
+                .unwrap_or(usize::MAX)
+        };
+        let mut keys: Vec<&Key> = self
+            .bindings
             .iter()
             .filter(|(_, a)| **a == action)
-            .map(|(k, _)| k.label())
-            .collect()
+            .map(|(k, _)| k)
+            .collect();
+        keys.sort_by_key(|k| rank(k));
+        keys.into_iter().map(Key::label).collect()
     }
 }
 
