@@ -16,7 +16,6 @@ pub fn human_bytes(bytes: u64) -> String {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::human_bytes;

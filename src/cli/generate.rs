@@ -45,7 +45,12 @@ pub fn run(command: GenerateCommand, global: &GlobalArgs) -> Result<()> {
     let files = scaffold::generate_into(&spec, &target)?;
     let summary = serde_json::json!({ "directory": target, "files": files });
     if !print_structured(global.output, &summary)? && !global.quiet {
-        println!("Created {} {} in {}", spec.kind, spec.name, target.display());
+        println!(
+            "Created {} {} in {}",
+            spec.kind,
+            spec.name,
+            target.display()
+        );
         for file in &files {
             println!("  {}", file.display());
         }

@@ -113,7 +113,12 @@ fn run(cli: Cli) -> color_eyre::Result<()> {
         use std::io::IsTerminal;
         if std::io::stdout().is_terminal() && std::io::stdin().is_terminal() {
             let registry = context::RegistryArgs::default_for_ui();
-            return workbench::ui(&registry, &workbench::UiArgs { theme: "dark".into() });
+            return workbench::ui(
+                &registry,
+                &workbench::UiArgs {
+                    theme: "dark".into(),
+                },
+            );
         }
         Cli::command().print_help()?;
         return Ok(());

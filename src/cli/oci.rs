@@ -322,22 +322,41 @@ async fn inspect(ctx: &OciContext, reference: &str, global: &GlobalArgs) -> Resu
     Ok(())
 }
 
-async fn pull_command(ctx: &OciContext, reference: &str, output_dir: Option<PathBuf>, global: &GlobalArgs) -> Result<()> {
+async fn pull_command(
+    ctx: &OciContext,
+    reference: &str,
+    output_dir: Option<PathBuf>,
+    global: &GlobalArgs,
+) -> Result<()> {
     let reference = ctx.reference(reference)?;
     let client = ctx.registries.client(&reference.registry);
     let manifest = pull::resolve_manifest(&ctx.cache, &client, &reference).await?;
-    let is_extension = crate::oci::manifest::ManifestView::parse(&manifest.bytes, &manifest.media_type)
-        .is_ok_and(|v| v.artifact_type() == Some(crate::extension::package::ARTIFACT_TYPE));
+    let is_extension =
+        crate::oci::manifest::ManifestView::parse(&manifest.bytes, &manifest.media_type)
+            .is_ok_and(|v| v.artifact_type() == Some(crate::extension::package::ARTIFACT_TYPE));
     // Pinned to the digest just resolved: the pull reads the manifest from the cache.
     let pinned = reference.with_digest(manifest.digest);
     let view = ProgressView::start(progress_enabled(ctx, global));
     if is_extension {
         let dest = output_dir.unwrap_or_else(|| PathBuf::from(reference.name()));
-        let result = crate::extension::artifact::pull(&ctx.registries, &ctx.cache, &pinned, &dest, &view.progress).await;
+        let result = crate::extension::artifact::pull(
+            &ctx.registries,
+            &ctx.cache,
+            &pinned,
+            &dest,
+            &view.progress,
+        )
+        .await;
         view.finish().await;
         let pulled = result?;
         if !print_structured(global.output, &pulled)? && !global.quiet {
-            println!("Pulled {} {} into {} ({} files, verified)", pulled.name, pulled.version, pulled.directory.display(), pulled.files);
+            println!(
+                "Pulled {} {} into {} ({} files, verified)",
+                pulled.name,
+                pulled.version,
+                pulled.directory.display(),
+                pulled.files
+            );
             println!("digest  {}", pulled.digest);
         }
         return Ok(());
@@ -355,7 +374,10 @@ async fn pull_command(ctx: &OciContext, reference: &str, output_dir: Option<Path
         println!("wrote   {}", file.display());
     }
     if !report.skipped_layers.is_empty() {
-        println!("{} layer(s) without a title annotation were not written", report.skipped_layers.len());
+        println!(
+            "{} layer(s) without a title annotation were not written",
+            report.skipped_layers.len()
+        );
     }
     Ok(())
 }

@@ -29,7 +29,6 @@ pub fn print_fields(rows: &[(&str, String)]) {
 
 pub use crate::units::human_bytes;
 
-
 /// Prints a table: boxed on a terminal, plain aligned columns when piped (stable for scripts).
 pub fn print_table(headers: &[&str], rows: &[Vec<String>]) {
     use std::io::IsTerminal;

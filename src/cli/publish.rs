@@ -65,7 +65,14 @@ pub fn package(dir: &Path, output: Option<PathBuf>, global: &GlobalArgs) -> Resu
 }
 
 /// `oci push DIR NAME VERSION [--force]`.
-pub async fn push(ctx: &OciContext, dir: &Path, name: &str, version: &str, force: bool, global: &GlobalArgs) -> Result<()> {
+pub async fn push(
+    ctx: &OciContext,
+    dir: &Path,
+    name: &str,
+    version: &str,
+    force: bool,
+    global: &GlobalArgs,
+) -> Result<()> {
     let tree = package::validate(dir)?;
     print_warnings(&tree, global);
     tree.manifest
@@ -73,10 +80,23 @@ pub async fn push(ctx: &OciContext, dir: &Path, name: &str, version: &str, force
         .map_err(|e| eyre!("{}: {e}", dir.join("manifest.yaml").display()))?;
     let target = target_reference(&ctx.defaults, &tree.manifest.name, &tree.manifest.version);
     let view = ProgressView::start(!ctx.args.no_progress && !global.quiet);
-    let result = publish::publish_one(&ctx.registries, &ctx.cache, Arc::new(tree), &target, force, false, &view.progress).await;
+    let result = publish::publish_one(
+        &ctx.registries,
+        &ctx.cache,
+        Arc::new(tree),
+        &target,
+        force,
+        false,
+        &view.progress,
+    )
+    .await;
     view.finish().await;
     let status = result?;
-    if print_structured(global.output, &serde_json::json!({ "reference": target.to_string(), "result": status }))? || global.quiet {
+    if print_structured(
+        global.output,
+        &serde_json::json!({ "reference": target.to_string(), "result": status }),
+    )? || global.quiet
+    {
         return finish(&status, &target.to_string());
     }
     match &status {
@@ -85,7 +105,9 @@ pub async fn push(ctx: &OciContext, dir: &Path, name: &str, version: &str, force
             println!("Pushed {target} (replaced {previous})\ndigest {digest}")
         }
         PublishStatus::Unchanged { digest } => {
-            println!("{target} is already published with this content; nothing to push\ndigest {digest}")
+            println!(
+                "{target} is already published with this content; nothing to push\ndigest {digest}"
+            )
         }
         _ => {}
     }
@@ -103,7 +125,13 @@ fn finish(status: &PublishStatus, reference: &str) -> Result<()> {
 }
 
 /// `oci publish ROOT [--dry-run]` and `oci publish --from-tag TAG [ROOT]`.
-pub async fn publish(ctx: &OciContext, root: &Path, from_tag: Option<&str>, dry_run: bool, global: &GlobalArgs) -> Result<()> {
+pub async fn publish(
+    ctx: &OciContext,
+    root: &Path,
+    from_tag: Option<&str>,
+    dry_run: bool,
+    global: &GlobalArgs,
+) -> Result<()> {
     let dirs = match from_tag {
         Some(tag) => {
             let tag = publish::parse_release_tag(tag).map_err(|e| eyre!(e))?;
@@ -146,7 +174,9 @@ pub async fn publish(ctx: &OciContext, root: &Path, from_tag: Option<&str>, dry_
                     PublishStatus::Failed { reason } => ("failed", reason.clone()),
                 };
                 vec![
-                    e.name.clone().unwrap_or_else(|| e.directory.display().to_string()),
+                    e.name
+                        .clone()
+                        .unwrap_or_else(|| e.directory.display().to_string()),
                     e.version.clone().unwrap_or_default(),
                     state.to_string(),
                     detail,
@@ -157,10 +187,19 @@ pub async fn publish(ctx: &OciContext, root: &Path, from_tag: Option<&str>, dry_
         let count = |f: fn(&PublishStatus) -> bool| entries.iter().filter(|e| f(&e.status)).count();
         println!(
             "{} published, {} unchanged, {} failed{}",
-            count(|s| matches!(s, PublishStatus::Published { .. } | PublishStatus::Replaced { .. } | PublishStatus::WouldPublish { .. })),
+            count(|s| matches!(
+                s,
+                PublishStatus::Published { .. }
+                    | PublishStatus::Replaced { .. }
+                    | PublishStatus::WouldPublish { .. }
+            )),
             count(|s| matches!(s, PublishStatus::Unchanged { .. })),
             failed,
-            if dry_run { " (dry run: nothing was pushed)" } else { "" }
+            if dry_run {
+                " (dry run: nothing was pushed)"
+            } else {
+                ""
+            }
         );
     }
     if failed > 0 {

@@ -42,7 +42,9 @@ pub struct DemoArgs {
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }
 
 /// `provisioning ui`.
@@ -50,7 +52,11 @@ pub fn ui(args: &RegistryArgs, ui: &UiArgs) -> Result<()> {
     runtime()?.block_on(async {
         let ctx = OciContext::new(args)?;
         let mut registries = Vec::new();
-        if let Some(registry) = ctx.workspace.as_ref().and_then(|w| w.config.effective_registry().registry) {
+        if let Some(registry) = ctx
+            .workspace
+            .as_ref()
+            .and_then(|w| w.config.effective_registry().registry)
+        {
             registries.push(registry);
         }
         let workspace_root = match &ctx.workspace {
@@ -84,7 +90,10 @@ pub fn demo(args: &DemoArgs, quiet: bool) -> Result<()> {
     std::fs::create_dir_all(&root).wrap_err_with(|| format!("cannot create {}", root.display()))?;
     let _cleanup = TempDir(Some(root.clone()));
     runtime()?.block_on(async {
-        let storage = args.storage.clone().unwrap_or_else(|| root.join("registry"));
+        let storage = args
+            .storage
+            .clone()
+            .unwrap_or_else(|| root.join("registry"));
         let registry = RunningRegistry::start(RegistryConfig::new(args.addr, &storage)).await?;
         let host = registry.local_addr().to_string();
         let say = |text: String| {
@@ -92,13 +101,20 @@ pub fn demo(args: &DemoArgs, quiet: bool) -> Result<()> {
                 eprintln!("{text}");
             }
         };
-        say(format!("demo registry at {} (storage {})", registry.url(), storage.display()));
+        say(format!(
+            "demo registry at {} (storage {})",
+            registry.url(),
+            storage.display()
+        ));
 
         let samples_root = root.join("extensions");
         let dirs = samples::write_all(&samples_root).map_err(color_eyre::eyre::Report::msg)?;
         let workspace = root.join("workspace");
         std::fs::create_dir_all(workspace.join("config"))?;
-        std::fs::write(workspace.join("config/provisioning.yaml"), samples::workspace_config(&host))?;
+        std::fs::write(
+            workspace.join("config/provisioning.yaml"),
+            samples::workspace_config(&host),
+        )?;
 
         let options = ClientOptions {
             plain_http_registries: vec![host.clone()],
@@ -111,11 +127,22 @@ pub fn demo(args: &DemoArgs, quiet: bool) -> Result<()> {
             registry: host.clone(),
             namespace: DEFAULT_NAMESPACE.to_string(),
         };
-        let entries = publish_all(&registries, &cache, dirs, &defaults, false, 8, &Progress::silent()).await;
+        let entries = publish_all(
+            &registries,
+            &cache,
+            dirs,
+            &defaults,
+            false,
+            8,
+            &Progress::silent(),
+        )
+        .await;
         let failed: Vec<String> = entries
             .iter()
             .filter_map(|e| match &e.status {
-                PublishStatus::Failed { reason } => Some(format!("{}: {reason}", e.directory.display())),
+                PublishStatus::Failed { reason } => {
+                    Some(format!("{}: {reason}", e.directory.display()))
+                }
                 _ => None,
             })
             .collect();
@@ -123,7 +150,10 @@ pub fn demo(args: &DemoArgs, quiet: bool) -> Result<()> {
             registry.shutdown().await;
             bail!("publishing the samples failed:\n{}", failed.join("\n"));
         }
-        say(format!("published {} sample extension versions", entries.len()));
+        say(format!(
+            "published {} sample extension versions",
+            entries.len()
+        ));
         say(format!("sample workspace at {}", workspace.display()));
 
         let result = if args.no_ui {

@@ -12,7 +12,8 @@ use serde_json::json;
 
 use super::manifest::ExtensionManifest;
 use super::package::{
-    ARTIFACT_TYPE, CONFIG_MEDIA_TYPE, CONTENT_MEDIA_TYPE, INDEX_FILE, Package, PackageIndex, package_file_name,
+    ARTIFACT_TYPE, CONFIG_MEDIA_TYPE, CONTENT_MEDIA_TYPE, INDEX_FILE, Package, PackageIndex,
+    package_file_name,
 };
 use crate::oci::cache::BlobCache;
 use crate::oci::client::{Descriptor, OciError, Registries, Result};
@@ -52,17 +53,38 @@ pub fn build(manifest: &ExtensionManifest, package: &Package) -> ExtensionArtifa
             annotations.insert(key.to_string(), v);
         }
     };
-    put("org.opencontainers.image.title", Some(manifest.name.clone()));
-    put("org.opencontainers.image.version", Some(manifest.version.to_string()));
-    put("org.opencontainers.image.description", manifest.description.clone());
+    put(
+        "org.opencontainers.image.title",
+        Some(manifest.name.clone()),
+    );
+    put(
+        "org.opencontainers.image.version",
+        Some(manifest.version.to_string()),
+    );
+    put(
+        "org.opencontainers.image.description",
+        manifest.description.clone(),
+    );
     put("org.opencontainers.image.authors", manifest.author.clone());
-    put("org.opencontainers.image.licenses", manifest.license.clone());
+    put(
+        "org.opencontainers.image.licenses",
+        manifest.license.clone(),
+    );
     put("org.opencontainers.image.url", manifest.homepage.clone());
-    put("org.opencontainers.image.source", manifest.repository.clone());
+    put(
+        "org.opencontainers.image.source",
+        manifest.repository.clone(),
+    );
     put("org.opencontainers.image.revision", source_revision());
     put("org.opencontainers.image.created", created_from_env());
-    put("dev.provisioning.extension.name", Some(manifest.name.clone()));
-    put("dev.provisioning.extension.type", Some(manifest.kind.to_string()));
+    put(
+        "dev.provisioning.extension.name",
+        Some(manifest.name.clone()),
+    );
+    put(
+        "dev.provisioning.extension.type",
+        Some(manifest.kind.to_string()),
+    );
     let document = json!({
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,
@@ -87,14 +109,22 @@ pub fn build(manifest: &ExtensionManifest, package: &Package) -> ExtensionArtifa
 
 /// The commit CI builds from, when it says.
 fn source_revision() -> Option<String> {
-    ["PROVISIONING_SOURCE_REVISION", "GITHUB_SHA", "CI_COMMIT_SHA"]
-        .iter()
-        .find_map(|k| std::env::var(k).ok())
+    [
+        "PROVISIONING_SOURCE_REVISION",
+        "GITHUB_SHA",
+        "CI_COMMIT_SHA",
+    ]
+    .iter()
+    .find_map(|k| std::env::var(k).ok())
 }
 
 /// `SOURCE_DATE_EPOCH` as RFC 3339, for reproducible builds that want a date.
 fn created_from_env() -> Option<String> {
-    let seconds: i64 = std::env::var("SOURCE_DATE_EPOCH").ok()?.trim().parse().ok()?;
+    let seconds: i64 = std::env::var("SOURCE_DATE_EPOCH")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
     Some(rfc3339(seconds))
 }
 
@@ -128,7 +158,9 @@ pub enum PushStatus {
     /// The registry already had exactly this content under the tag.
     Unchanged,
     /// The tag pointed at other content and `--force` replaced it.
-    Replaced { previous: Digest },
+    Replaced {
+        previous: Digest,
+    },
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -182,17 +214,27 @@ pub async fn push(
         platform: None,
     };
     if client.blob_size(repo, &config.digest).await?.is_none() {
-        client.upload_bytes(repo, &config.digest, &artifact.config).await?;
+        client
+            .upload_bytes(repo, &config.digest, &artifact.config)
+            .await?;
     }
-    if client.blob_size(repo, &artifact.layer.digest).await?.is_some() {
+    if client
+        .blob_size(repo, &artifact.layer.digest)
+        .await?
+        .is_some()
+    {
         progress.emit(TransferEvent::Finished {
             digest: artifact.layer.digest.clone(),
             outcome: Outcome::AlreadyPresent,
         });
     } else {
-        client.upload_blob(repo, &artifact.layer, package_path, progress).await?;
+        client
+            .upload_blob(repo, &artifact.layer, package_path, progress)
+            .await?;
     }
-    client.put_manifest(repo, &tag, OCI_MANIFEST, &artifact.manifest).await?;
+    client
+        .put_manifest(repo, &tag, OCI_MANIFEST, &artifact.manifest)
+        .await?;
     Ok(PushOutcome {
         reference: target.to_string(),
         digest: artifact.digest.clone(),
@@ -221,28 +263,43 @@ fn refuse(reference: &Reference, message: String) -> OciError {
 
 /// Unpacks a cached extension package into `dest`, after checking every file of the tarball
 /// against its `oci-manifest.json` (size, mode, sha256, nothing missing, nothing extra).
-pub fn unpack_verified(reference: &Reference, package: &Path, dest: &Path, limits: UnpackLimits) -> Result<PackageIndex> {
+pub fn unpack_verified(
+    reference: &Reference,
+    package: &Path,
+    dest: &Path,
+    limits: UnpackLimits,
+) -> Result<PackageIndex> {
     let index = verify_package(reference, package, limits)?;
     let to_error = |e: crate::oci::files::FilesError| refuse(reference, e.to_string());
     let mut staging = Staging::new(dest).map_err(to_error)?;
     let mut file = std::fs::File::open(package).map_err(|e| OciError::io(package, e))?;
-    staging.unpack_tar("", &mut file, true, limits).map_err(to_error)?;
+    staging
+        .unpack_tar("", &mut file, true, limits)
+        .map_err(to_error)?;
     staging.commit(true).map_err(to_error)?;
     Ok(index)
 }
 
 /// Reads the tarball once, hashing every entry, and compares it with the index inside it.
-fn verify_package(reference: &Reference, package: &Path, limits: UnpackLimits) -> Result<PackageIndex> {
+fn verify_package(
+    reference: &Reference,
+    package: &Path,
+    limits: UnpackLimits,
+) -> Result<PackageIndex> {
     let file = std::fs::File::open(package).map_err(|e| OciError::io(package, e))?;
     let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
     let mut seen: HashMap<String, (u64, u32, String)> = HashMap::new();
     let mut index: Option<PackageIndex> = None;
     let mut total = 0u64;
-    let entries = archive
-        .entries()
-        .map_err(|e| refuse(reference, format!("the package is not a tar+gzip archive: {e}")))?;
+    let entries = archive.entries().map_err(|e| {
+        refuse(
+            reference,
+            format!("the package is not a tar+gzip archive: {e}"),
+        )
+    })?;
     for entry in entries {
-        let mut entry = entry.map_err(|e| refuse(reference, format!("the package is damaged: {e}")))?;
+        let mut entry =
+            entry.map_err(|e| refuse(reference, format!("the package is damaged: {e}")))?;
         let path = entry
             .path()
             .map_err(|e| refuse(reference, format!("an entry has an unreadable path: {e}")))?
@@ -261,7 +318,14 @@ fn verify_package(reference: &Reference, package: &Path, limits: UnpackLimits) -
                 .flatten()
                 .map(|t| t.to_string_lossy().to_string())
                 .unwrap_or_default();
-            seen.insert(path, (0, 0o777, Digest::sha256_of(target.as_bytes()).hex().to_string()));
+            seen.insert(
+                path,
+                (
+                    0,
+                    0o777,
+                    Digest::sha256_of(target.as_bytes()).hex().to_string(),
+                ),
+            );
             continue;
         }
         let mut hasher = crate::oci::DigestAlgorithm::Sha256.hasher();
@@ -278,7 +342,10 @@ fn verify_package(reference: &Reference, package: &Path, limits: UnpackLimits) -
             size += n as u64;
             total += n as u64;
             if size > limits.max_file_bytes || total > limits.max_total_bytes {
-                return Err(refuse(reference, format!("the package expands beyond the size limit at {path}")));
+                return Err(refuse(
+                    reference,
+                    format!("the package expands beyond the size limit at {path}"),
+                ));
             }
             hasher.update(&buffer[..n]);
             if path == INDEX_FILE {
@@ -294,18 +361,29 @@ fn verify_package(reference: &Reference, package: &Path, limits: UnpackLimits) -
             seen.insert(path, (size, mode, hasher.finish().hex().to_string()));
         }
     }
-    let index = index.ok_or_else(|| refuse(reference, format!("the package has no {INDEX_FILE}")))?;
+    let index =
+        index.ok_or_else(|| refuse(reference, format!("the package has no {INDEX_FILE}")))?;
     for file in &index.files {
         let Some((size, mode, sha)) = seen.remove(&file.path) else {
-            return Err(refuse(reference, format!("{} is listed in {INDEX_FILE} but missing", file.path)));
+            return Err(refuse(
+                reference,
+                format!("{} is listed in {INDEX_FILE} but missing", file.path),
+            ));
         };
         let expected_mode = u32::from_str_radix(&file.mode, 8).unwrap_or(u32::MAX);
-        if size != file.size || sha != file.sha256 || (file.link.is_none() && mode != expected_mode) {
-            return Err(refuse(reference, format!("{} does not match {INDEX_FILE}", file.path)));
+        if size != file.size || sha != file.sha256 || (file.link.is_none() && mode != expected_mode)
+        {
+            return Err(refuse(
+                reference,
+                format!("{} does not match {INDEX_FILE}", file.path),
+            ));
         }
     }
     if let Some(extra) = seen.keys().next() {
-        return Err(refuse(reference, format!("{extra} is not listed in {INDEX_FILE}")));
+        return Err(refuse(
+            reference,
+            format!("{extra} is not listed in {INDEX_FILE}"),
+        ));
     }
     Ok(index)
 }
@@ -322,20 +400,34 @@ pub async fn pull(
     let manifest = crate::oci::pull::resolve_manifest(cache, &client, reference).await?;
     let view = crate::oci::manifest::ManifestView::parse(&manifest.bytes, &manifest.media_type)
         .map_err(|e| refuse(reference, format!("its manifest is not valid JSON: {e}")))?;
-    if view.artifact_type() != Some(ARTIFACT_TYPE) && view.artifact_type() != Some(CONFIG_MEDIA_TYPE) {
-        return Err(refuse(reference, "it is not a provisioning extension".into()));
+    if view.artifact_type() != Some(ARTIFACT_TYPE)
+        && view.artifact_type() != Some(CONFIG_MEDIA_TYPE)
+    {
+        return Err(refuse(
+            reference,
+            "it is not a provisioning extension".into(),
+        ));
     }
     let layer = view
         .layers
         .iter()
         .find(|l| l.media_type == CONTENT_MEDIA_TYPE)
         .ok_or_else(|| refuse(reference, "it has no extension content layer".into()))?;
-    let path = cache.fetch(&client, &reference.repository, layer, progress).await?;
+    let path = cache
+        .fetch(&client, &reference.repository, layer, progress)
+        .await?;
     let reference_owned = reference.clone();
     let dest_owned = dest.to_path_buf();
-    let index = tokio::task::spawn_blocking(move || unpack_verified(&reference_owned, &path, &dest_owned, UnpackLimits::default()))
-        .await
-        .map_err(|e| OciError::Config(format!("unpacking failed: {e}")))??;
+    let index = tokio::task::spawn_blocking(move || {
+        unpack_verified(
+            &reference_owned,
+            &path,
+            &dest_owned,
+            UnpackLimits::default(),
+        )
+    })
+    .await
+    .map_err(|e| OciError::Config(format!("unpacking failed: {e}")))??;
     cache.tag(
         &reference.to_string(),
         &Descriptor {

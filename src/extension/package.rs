@@ -131,7 +131,9 @@ pub fn validate(root: &Path) -> Result<ExtensionTree, ValidationFailed> {
             &manifest_path,
             "manifest.yaml",
             "there is no manifest.yaml".into(),
-            Some("every extension has one; `provisioning generate extension TYPE NAME` makes a complete tree"),
+            Some(
+                "every extension has one; `provisioning generate extension TYPE NAME` makes a complete tree",
+            ),
         )]));
     }
     let (manifest, mut diagnostics) = match manifest::load(&manifest_path) {
@@ -141,11 +143,19 @@ pub fn validate(root: &Path) -> Result<ExtensionTree, ValidationFailed> {
     let mut problems = Vec::new();
     let mut entries = Vec::new();
     if let Err(e) = walk(root, root, &mut entries, &mut problems) {
-        problems.push(problem(root, "tree", format!("cannot read the tree: {e}"), None));
+        problems.push(problem(
+            root,
+            "tree",
+            format!("cannot read the tree: {e}"),
+            None,
+        ));
     }
     for required in required_files(manifest.kind) {
         let relative = required.replace("{name}", &manifest.name);
-        if !entries.iter().any(|e| e.path == relative && matches!(e.kind, TreeKind::File { .. })) {
+        if !entries
+            .iter()
+            .any(|e| e.path == relative && matches!(e.kind, TreeKind::File { .. }))
+        {
             problems.push(problem(
                 &root.join(&relative),
                 &relative,
@@ -166,7 +176,12 @@ pub fn validate(root: &Path) -> Result<ExtensionTree, ValidationFailed> {
     if let Ok(text) = fs::read_to_string(&toml_path)
         && let Err(e) = text.parse::<toml::Table>()
     {
-        let mut d = problem(&toml_path, "schemas/manifest.toml", format!("not valid TOML: {}", e.message()), None);
+        let mut d = problem(
+            &toml_path,
+            "schemas/manifest.toml",
+            format!("not valid TOML: {}", e.message()),
+            None,
+        );
         if let Some(span) = e.span() {
             let (line, column) = line_column(&text, span.start);
             d.line = line;
@@ -190,12 +205,22 @@ pub fn validate(root: &Path) -> Result<ExtensionTree, ValidationFailed> {
 fn line_column(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
+    let column = before
+        .rsplit('\n')
+        .next()
+        .map(|l| l.chars().count())
+        .unwrap_or(0)
+        + 1;
     (line, column)
 }
 
 /// Collects entries under `dir`, sorted by path; records what must not be there.
-fn walk(root: &Path, dir: &Path, out: &mut Vec<TreeEntry>, problems: &mut Vec<Diagnostic>) -> io::Result<()> {
+fn walk(
+    root: &Path,
+    dir: &Path,
+    out: &mut Vec<TreeEntry>,
+    problems: &mut Vec<Diagnostic>,
+) -> io::Result<()> {
     let mut children: Vec<_> = fs::read_dir(dir)?.collect::<Result<_, _>>()?;
     children.sort_by_key(|e| e.file_name());
     for child in children {
@@ -206,7 +231,12 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<TreeEntry>, problems: &mut Vec<Di
             .to_string_lossy()
             .replace('\\', "/");
         let Some(name) = child.file_name().to_str().map(str::to_string) else {
-            problems.push(problem(&path, "tree", "file name is not UTF-8".into(), Some("rename it")));
+            problems.push(problem(
+                &path,
+                "tree",
+                "file name is not UTF-8".into(),
+                Some("rename it"),
+            ));
             continue;
         };
         if name == ".git" || name == "target" && dir == root {
@@ -228,7 +258,9 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<TreeEntry>, problems: &mut Vec<Di
             }
             out.push(TreeEntry {
                 path: relative,
-                kind: TreeKind::Symlink { target: target_text },
+                kind: TreeKind::Symlink {
+                    target: target_text,
+                },
             });
         } else if file_type.is_dir() {
             out.push(TreeEntry {
@@ -241,7 +273,11 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<TreeEntry>, problems: &mut Vec<Di
                 problems.push(problem(
                     &path,
                     &relative,
-                    format!("file is {} MiB; the limit is {} MiB", meta.len() >> 20, MAX_FILE_BYTES >> 20),
+                    format!(
+                        "file is {} MiB; the limit is {} MiB",
+                        meta.len() >> 20,
+                        MAX_FILE_BYTES >> 20
+                    ),
                     Some("large payloads belong in their own artifact"),
                 ));
                 continue;
@@ -318,9 +354,16 @@ pub fn package_file_name(manifest: &ExtensionManifest) -> String {
 
 /// Writes the package of `tree` to `output` (temp file, then rename).
 pub fn package(tree: &ExtensionTree, output: &Path) -> io::Result<Package> {
-    let dir = output.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = output
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(".{}.{}.tmp", package_file_name(&tree.manifest), uuid::Uuid::new_v4()));
+    let tmp = dir.join(format!(
+        ".{}.{}.tmp",
+        package_file_name(&tree.manifest),
+        uuid::Uuid::new_v4()
+    ));
     let result = write_package(tree, &tmp).and_then(|(digest, size, index)| {
         fs::rename(&tmp, output)?;
         Ok(Package {
@@ -468,7 +511,10 @@ fn write_tar<W: Write>(tree: &ExtensionTree, writer: W) -> io::Result<PackageInd
                 };
                 builder.append_data(&mut h, &entry.path, &mut hashing)?;
                 if hashing.read != *size {
-                    return Err(io::Error::other(format!("{} changed while it was being packaged", entry.path)));
+                    return Err(io::Error::other(format!(
+                        "{} changed while it was being packaged",
+                        entry.path
+                    )));
                 }
                 files.push(IndexEntry {
                     path: entry.path.clone(),

@@ -55,7 +55,11 @@ fn sorted_dirs(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 }
 
 /// Where an extension version goes: `<registry>/<namespace>/<name>:<version>`.
-pub fn target_reference(defaults: &ReferenceDefaults, name: &str, version: &semver::Version) -> Reference {
+pub fn target_reference(
+    defaults: &ReferenceDefaults,
+    name: &str,
+    version: &semver::Version,
+) -> Reference {
     let repository = if defaults.namespace.is_empty() {
         name.to_string()
     } else {
@@ -73,14 +77,28 @@ pub fn target_reference(defaults: &ReferenceDefaults, name: &str, version: &semv
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "snake_case", tag = "status")]
 pub enum PublishStatus {
-    Published { digest: Digest },
-    Replaced { digest: Digest, previous: Digest },
-    Unchanged { digest: Digest },
+    Published {
+        digest: Digest,
+    },
+    Replaced {
+        digest: Digest,
+        previous: Digest,
+    },
+    Unchanged {
+        digest: Digest,
+    },
     /// Dry run: it would be published.
-    WouldPublish { digest: Digest },
+    WouldPublish {
+        digest: Digest,
+    },
     /// The version exists with other content.
-    Conflict { registry: Digest, local: Digest },
-    Failed { reason: String },
+    Conflict {
+        registry: Digest,
+        local: Digest,
+    },
+    Failed {
+        reason: String,
+    },
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -95,7 +113,10 @@ pub struct PublishEntry {
 
 impl PublishEntry {
     pub fn failed(&self) -> bool {
-        matches!(self.status, PublishStatus::Failed { .. } | PublishStatus::Conflict { .. })
+        matches!(
+            self.status,
+            PublishStatus::Failed { .. } | PublishStatus::Conflict { .. }
+        )
     }
 }
 
@@ -121,18 +142,27 @@ pub async fn publish_one(
     let built = artifact::build(&tree.manifest, &package);
     if dry_run {
         let client = registries.client(&target.registry);
-        return Ok(match client.manifest_digest(&target.repository, &target.target()).await? {
-            Some(d) if d == built.digest => PublishStatus::Unchanged { digest: d },
-            Some(d) if !force => PublishStatus::Conflict {
-                registry: d,
-                local: built.digest,
+        return Ok(
+            match client
+                .manifest_digest(&target.repository, &target.target())
+                .await?
+            {
+                Some(d) if d == built.digest => PublishStatus::Unchanged { digest: d },
+                Some(d) if !force => PublishStatus::Conflict {
+                    registry: d,
+                    local: built.digest,
+                },
+                _ => PublishStatus::WouldPublish {
+                    digest: built.digest,
+                },
             },
-            _ => PublishStatus::WouldPublish { digest: built.digest },
-        });
+        );
     }
     let client = registries.client(&target.registry);
     if !force
-        && let Some(existing) = client.manifest_digest(&target.repository, &target.target()).await?
+        && let Some(existing) = client
+            .manifest_digest(&target.repository, &target.target())
+            .await?
         && existing != built.digest
     {
         return Ok(PublishStatus::Conflict {
@@ -140,11 +170,16 @@ pub async fn publish_one(
             local: built.digest,
         });
     }
-    let outcome = artifact::push(registries, target, &built, &package_path, force, progress).await?;
+    let outcome =
+        artifact::push(registries, target, &built, &package_path, force, progress).await?;
     drop(guard);
     Ok(match outcome.status {
-        PushStatus::Published => PublishStatus::Published { digest: outcome.digest },
-        PushStatus::Unchanged => PublishStatus::Unchanged { digest: outcome.digest },
+        PushStatus::Published => PublishStatus::Published {
+            digest: outcome.digest,
+        },
+        PushStatus::Unchanged => PublishStatus::Unchanged {
+            digest: outcome.digest,
+        },
         PushStatus::Replaced { previous } => PublishStatus::Replaced {
             digest: outcome.digest,
             previous,
@@ -184,7 +219,11 @@ pub async fn publish_all(
                     version: None,
                     reference: None,
                     status: PublishStatus::Failed {
-                        reason: e.problems.first().map(|p| p.to_string()).unwrap_or_else(|| e.to_string()),
+                        reason: e
+                            .problems
+                            .first()
+                            .map(|p| p.to_string())
+                            .unwrap_or_else(|| e.to_string()),
                     },
                 };
             }
@@ -194,14 +233,26 @@ pub async fn publish_all(
                     name: None,
                     version: None,
                     reference: None,
-                    status: PublishStatus::Failed { reason: e.to_string() },
+                    status: PublishStatus::Failed {
+                        reason: e.to_string(),
+                    },
                 };
             }
         };
         let target = target_reference(defaults, &tree.manifest.name, &tree.manifest.version);
-        let status = publish_one(registries, cache, tree.clone(), &target, false, dry_run, progress)
-            .await
-            .unwrap_or_else(|e| PublishStatus::Failed { reason: e.to_string() });
+        let status = publish_one(
+            registries,
+            cache,
+            tree.clone(),
+            &target,
+            false,
+            dry_run,
+            progress,
+        )
+        .await
+        .unwrap_or_else(|e| PublishStatus::Failed {
+            reason: e.to_string(),
+        });
         PublishEntry {
             directory: dir,
             name: Some(tree.manifest.name.clone()),
@@ -227,7 +278,11 @@ pub struct ReleaseTag {
 /// Parses `taskservs/kubernetes/v1.28.0`.
 pub fn parse_release_tag(tag: &str) -> Result<ReleaseTag, String> {
     let expected = "expected `<type>s/<name>/v<version>`, like `taskservs/kubernetes/v1.28.0`";
-    let parts: Vec<&str> = tag.trim().trim_start_matches("refs/tags/").split('/').collect();
+    let parts: Vec<&str> = tag
+        .trim()
+        .trim_start_matches("refs/tags/")
+        .split('/')
+        .collect();
     let [kind, name, version] = parts.as_slice() else {
         return Err(format!("`{tag}`: {expected}"));
     };
@@ -235,12 +290,17 @@ pub fn parse_release_tag(tag: &str) -> Result<ReleaseTag, String> {
         "providers" => ExtensionType::Provider,
         "taskservs" => ExtensionType::Taskserv,
         "clusters" => ExtensionType::Cluster,
-        other => return Err(format!("`{tag}`: `{other}` is not providers, taskservs or clusters; {expected}")),
+        other => {
+            return Err(format!(
+                "`{tag}`: `{other}` is not providers, taskservs or clusters; {expected}"
+            ));
+        }
     };
     let version = version
         .strip_prefix('v')
         .ok_or_else(|| format!("`{tag}`: the version must start with `v`; {expected}"))?;
-    let version = semver::Version::parse(version).map_err(|e| format!("`{tag}`: `{version}` is not a semver version ({e})"))?;
+    let version = semver::Version::parse(version)
+        .map_err(|e| format!("`{tag}`: `{version}` is not a semver version ({e})"))?;
     crate::oci::validate_repository(name).map_err(|e| format!("`{tag}`: {e}"))?;
     Ok(ReleaseTag {
         kind,
@@ -253,7 +313,10 @@ pub fn parse_release_tag(tag: &str) -> Result<ReleaseTag, String> {
 pub fn locate_release(root: &Path, tag: &ReleaseTag) -> Result<PathBuf, String> {
     let base = root.join(tag.kind.plural()).join(&tag.name);
     let candidates = [base.clone(), base.join(tag.version.to_string())];
-    let Some(dir) = candidates.iter().find(|d| d.join("manifest.yaml").is_file()) else {
+    let Some(dir) = candidates
+        .iter()
+        .find(|d| d.join("manifest.yaml").is_file())
+    else {
         let mut versions: Vec<String> = sorted_dirs(&base)
             .unwrap_or_default()
             .iter()
@@ -262,7 +325,10 @@ pub fn locate_release(root: &Path, tag: &ReleaseTag) -> Result<PathBuf, String> 
             .collect();
         versions.sort();
         return Err(if versions.is_empty() {
-            format!("no extension at {} (looked for manifest.yaml there)", base.display())
+            format!(
+                "no extension at {} (looked for manifest.yaml there)",
+                base.display()
+            )
         } else {
             format!(
                 "{} has no version {} (it has {})",
@@ -272,7 +338,8 @@ pub fn locate_release(root: &Path, tag: &ReleaseTag) -> Result<PathBuf, String> 
             )
         });
     };
-    let (manifest, _) = super::manifest::load(&dir.join("manifest.yaml")).map_err(|e| e.to_string())?;
+    let (manifest, _) =
+        super::manifest::load(&dir.join("manifest.yaml")).map_err(|e| e.to_string())?;
     if manifest.version != tag.version {
         return Err(format!(
             "{}: manifest.yaml says version {} but the tag says {}; bump the manifest or fix the tag",
@@ -305,7 +372,13 @@ mod tests {
         assert_eq!(t.name, "kubernetes");
         assert_eq!(t.version, semver::Version::new(1, 28, 0));
         assert!(parse_release_tag("refs/tags/providers/aws/v2.0.0").is_ok());
-        for bad in ["kubernetes/v1", "widgets/x/v1.0.0", "taskservs/x/1.0.0", "taskservs/x/v1.0", "taskservs/Bad/v1.0.0"] {
+        for bad in [
+            "kubernetes/v1",
+            "widgets/x/v1.0.0",
+            "taskservs/x/1.0.0",
+            "taskservs/x/v1.0",
+            "taskservs/Bad/v1.0.0",
+        ] {
             assert!(parse_release_tag(bad).is_err(), "{bad}");
         }
     }

@@ -30,7 +30,8 @@ fn text(value: &Value, what: &str) -> Result<String, String> {
 
 /// Every sample with its place in a monorepo (`<type>s/<name>/<version>`).
 pub fn specs() -> Result<Vec<(PathBuf, ScaffoldSpec)>, String> {
-    let inventory: Value = serde_yaml::from_str(INVENTORY).map_err(|e| format!("inventory.yaml: {e}"))?;
+    let inventory: Value =
+        serde_yaml::from_str(INVENTORY).map_err(|e| format!("inventory.yaml: {e}"))?;
     let catalog: Value = serde_yaml::from_str(CATALOG).map_err(|e| format!("catalog.yaml: {e}"))?;
     let mut specs = Vec::new();
     for (plural, kind) in TYPE_DIRS {
@@ -40,18 +41,23 @@ pub fn specs() -> Result<Vec<(PathBuf, ScaffoldSpec)>, String> {
         for (name, versions) in extensions {
             let name = text(name, "extension name")?;
             let about = &catalog[plural][name.as_str()];
-            let versions = versions
-                .as_mapping()
-                .ok_or_else(|| format!("inventory.yaml: {plural}.{name} is not a map of versions"))?;
+            let versions = versions.as_mapping().ok_or_else(|| {
+                format!("inventory.yaml: {plural}.{name} is not a map of versions")
+            })?;
             for (version, entry) in versions {
                 let version = text(version, "version")?;
                 let mut spec = ScaffoldSpec::new(kind, name.clone());
-                spec.version = Version::parse(&version).map_err(|e| format!("{name} {version}: {e}"))?;
+                spec.version =
+                    Version::parse(&version).map_err(|e| format!("{name} {version}: {e}"))?;
                 spec.description = Some(text(&about["description"], "description")?);
                 spec.homepage = Some(text(&about["homepage"], "homepage")?);
                 spec.tags = about["tags"]
                     .as_sequence()
-                    .map(|tags| tags.iter().filter_map(|t| t.as_str().map(str::to_string)).collect())
+                    .map(|tags| {
+                        tags.iter()
+                            .filter_map(|t| t.as_str().map(str::to_string))
+                            .collect()
+                    })
                     .unwrap_or_default();
                 if let Some(deps) = entry.get("dependencies").and_then(Value::as_mapping) {
                     spec.dependencies = deps
@@ -61,7 +67,10 @@ pub fn specs() -> Result<Vec<(PathBuf, ScaffoldSpec)>, String> {
                 }
                 spec.min_provisioning_version = entry
                     .get("min_provisioning_version")
-                    .map(|v| text(v, "min_provisioning_version").and_then(|t| Version::parse(&t).map_err(|e| e.to_string())))
+                    .map(|v| {
+                        text(v, "min_provisioning_version")
+                            .and_then(|t| Version::parse(&t).map_err(|e| e.to_string()))
+                    })
                     .transpose()?;
                 specs.push((Path::new(plural).join(&name).join(&version), spec));
             }

@@ -169,7 +169,8 @@ fn write_files(
         };
         let mut file = std::fs::File::open(path).map_err(|e| OciError::io(path, e))?;
         let unpack = layer.annotations.get(UNPACK).is_some_and(|v| v == "true");
-        let gzip = layer.media_type.ends_with("tar+gzip") || layer.media_type.ends_with(".tar.gzip");
+        let gzip =
+            layer.media_type.ends_with("tar+gzip") || layer.media_type.ends_with(".tar.gzip");
         if unpack && (gzip || layer.media_type.ends_with(".tar")) {
             // oras packs a directory with its own name as the entries' prefix, and refuses
             // entries outside it when unpacking.
@@ -184,7 +185,9 @@ fn write_files(
                 )));
             }
         } else {
-            staging.write_file(title, &mut file, None).map_err(to_error)?;
+            staging
+                .write_file(title, &mut file, None)
+                .map_err(to_error)?;
         }
     }
     let files = staging.commit(true).map_err(to_error)?;

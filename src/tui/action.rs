@@ -126,7 +126,11 @@ mod tests {
     #[test]
     fn names_round_trip() {
         for action in Action::ALL {
-            assert_eq!(Action::from_name(&action.name()), Some(action), "{action:?}");
+            assert_eq!(
+                Action::from_name(&action.name()),
+                Some(action),
+                "{action:?}"
+            );
         }
         assert_eq!(Action::NextPane.name(), "next-pane");
     }

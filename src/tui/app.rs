@@ -69,18 +69,31 @@ pub const TOAST_LIFE: Duration = Duration::from_secs(4);
 pub enum PromptPurpose {
     PullTo(Reference),
     CopyTo(Reference),
-    DeleteConfirm { reference: Reference, expected: String },
+    DeleteConfirm {
+        reference: Reference,
+        expected: String,
+    },
     SwitchRegistry,
-    LoginUser { registry: String },
-    LoginPassword { registry: String, username: String },
-    Generate { dir: PathBuf },
+    LoginUser {
+        registry: String,
+    },
+    LoginPassword {
+        registry: String,
+        username: String,
+    },
+    Generate {
+        dir: PathBuf,
+    },
     QuitConfirm,
 }
 
 #[derive(Clone, Debug)]
 pub enum Overlay {
     Help,
-    Palette { input: String, selected: usize },
+    Palette {
+        input: String,
+        selected: usize,
+    },
     Prompt {
         purpose: PromptPurpose,
         label: String,
@@ -113,7 +126,13 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(defaults: ReferenceDefaults, registries: Vec<String>, workspace_root: PathBuf, theme: Theme, keymap: Keymap) -> App {
+    pub fn new(
+        defaults: ReferenceDefaults,
+        registries: Vec<String>,
+        workspace_root: PathBuf,
+        theme: Theme,
+        keymap: Keymap,
+    ) -> App {
         let mut registries = registries;
         if !registries.contains(&defaults.registry) {
             registries.insert(0, defaults.registry.clone());
@@ -124,7 +143,11 @@ impl App {
             keymap,
             registry: RegistryPane::new(registries, defaults.namespace.clone()),
             transfers: TransfersPane::default(),
-            publish: PublishPane::new(workspace_root, defaults.registry.clone(), defaults.namespace.clone()),
+            publish: PublishPane::new(
+                workspace_root,
+                defaults.registry.clone(),
+                defaults.namespace.clone(),
+            ),
             overlay: None,
             toasts: Vec::new(),
             defaults,
@@ -165,13 +188,22 @@ impl App {
         before != self.toasts.len() || self.transfers.running() > 0
     }
 
-    fn new_job(&mut self, kind: &'static str, description: String, request: impl FnOnce(JobId) -> Request) {
+    fn new_job(
+        &mut self,
+        kind: &'static str,
+        description: String,
+        request: impl FnOnce(JobId) -> Request,
+    ) {
         let id = self.next_job;
         self.next_job += 1;
         let request = request(id);
-        self.transfers.add(id, kind, description.clone(), request.clone());
+        self.transfers
+            .add(id, kind, description.clone(), request.clone());
         self.send(request);
-        self.toast(format!("{kind} started: {description} (4 Transfers)"), ToastKind::Info);
+        self.toast(
+            format!("{kind} started: {description} (4 Transfers)"),
+            ToastKind::Info,
+        );
     }
 
     /// The actions that make sense here, for the hint bar.
@@ -181,18 +213,46 @@ impl App {
         }
         let mut hints = match self.pane {
             PaneId::Registry => match self.registry.level {
-                Level::Repositories => vec![Action::Open, Action::Filter, Action::SwitchRegistry, Action::Refresh],
-                Level::Tags => vec![Action::Open, Action::Back, Action::Filter, Action::Pull, Action::CopyTo, Action::Delete],
-                Level::Detail => vec![Action::Back, Action::Pull, Action::CopyTo, Action::Delete, Action::CopyReference],
+                Level::Repositories => vec![
+                    Action::Open,
+                    Action::Filter,
+                    Action::SwitchRegistry,
+                    Action::Refresh,
+                ],
+                Level::Tags => vec![
+                    Action::Open,
+                    Action::Back,
+                    Action::Filter,
+                    Action::Pull,
+                    Action::CopyTo,
+                    Action::Delete,
+                ],
+                Level::Detail => vec![
+                    Action::Back,
+                    Action::Pull,
+                    Action::CopyTo,
+                    Action::Delete,
+                    Action::CopyReference,
+                ],
             },
-            PaneId::Transfers => vec![Action::Up, Action::Down, Action::CancelJob, Action::RetryJob],
+            PaneId::Transfers => vec![
+                Action::Up,
+                Action::Down,
+                Action::CancelJob,
+                Action::RetryJob,
+            ],
             PaneId::Publish => match self.publish.step {
                 Step::Pick => vec![Action::Open, Action::Back, Action::Generate],
                 Step::Validate => vec![Action::Validate, Action::Back],
                 _ => vec![Action::Open, Action::Back, Action::Validate],
             },
         };
-        hints.extend([Action::NextPane, Action::Palette, Action::Help, Action::Quit]);
+        hints.extend([
+            Action::NextPane,
+            Action::Palette,
+            Action::Help,
+            Action::Quit,
+        ]);
         hints
     }
 
@@ -248,7 +308,9 @@ impl App {
                 }
                 KeyCode::Enter => *target.filtering() = false,
                 KeyCode::Backspace => target.pop(),
-                KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => target.push(c),
+                KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
+                    target.push(c)
+                }
                 KeyCode::Up => self.registry.move_by(-1),
                 KeyCode::Down => self.registry.move_by(1),
                 _ => {}
@@ -264,7 +326,10 @@ impl App {
         }
         match key.code {
             KeyCode::Char('2') | KeyCode::Char('3') if key.modifiers.is_empty() => {
-                self.toast("The Dependencies and Workspace panes arrive with the resolver", ToastKind::Info);
+                self.toast(
+                    "The Dependencies and Workspace panes arrive with the resolver",
+                    ToastKind::Info,
+                );
                 return;
             }
             _ => {}
@@ -280,7 +345,10 @@ impl App {
         };
         match overlay {
             Overlay::Help => {
-                if matches!(key.code, KeyCode::Esc | KeyCode::Enter | KeyCode::Char('?') | KeyCode::Char('q')) {
+                if matches!(
+                    key.code,
+                    KeyCode::Esc | KeyCode::Enter | KeyCode::Char('?') | KeyCode::Char('q')
+                ) {
                     self.overlay = None;
                 }
             }
@@ -303,7 +371,9 @@ impl App {
                 }
                 KeyCode::Enter => {
                     let matches = palette_matches(input);
-                    let chosen = matches.get((*selected).min(matches.len().saturating_sub(1))).copied();
+                    let chosen = matches
+                        .get((*selected).min(matches.len().saturating_sub(1)))
+                        .copied();
                     self.overlay = None;
                     if let Some(action) = chosen {
                         self.apply(action);
@@ -327,7 +397,13 @@ impl App {
         }
     }
 
-    fn prompt(&mut self, purpose: PromptPurpose, label: impl Into<String>, initial: impl Into<String>, masked: bool) {
+    fn prompt(
+        &mut self,
+        purpose: PromptPurpose,
+        label: impl Into<String>,
+        initial: impl Into<String>,
+        masked: bool,
+    ) {
         self.overlay = Some(Overlay::Prompt {
             purpose,
             label: label.into(),
@@ -345,20 +421,34 @@ impl App {
                 }
                 let dest = PathBuf::from(&input);
                 let description = format!("{reference} → {input}");
-                self.new_job("pull", description, |job| Request::Pull { job, reference, dest });
+                self.new_job("pull", description, |job| Request::Pull {
+                    job,
+                    reference,
+                    dest,
+                });
             }
             PromptPurpose::CopyTo(source) => match Reference::parse(&input, &self.defaults) {
                 Ok(target) => {
                     let description = format!("{source} → {target}");
-                    self.new_job("copy", description, |job| Request::Copy { job, source, target });
+                    self.new_job("copy", description, |job| Request::Copy {
+                        job,
+                        source,
+                        target,
+                    });
                 }
                 Err(e) => self.toast(e.to_string(), ToastKind::Error),
             },
-            PromptPurpose::DeleteConfirm { reference, expected } => {
+            PromptPurpose::DeleteConfirm {
+                reference,
+                expected,
+            } => {
                 if input == expected {
                     self.send(Request::Delete { reference });
                 } else {
-                    self.toast("Not deleted: the confirmation did not match", ToastKind::Info);
+                    self.toast(
+                        "Not deleted: the confirmation did not match",
+                        ToastKind::Info,
+                    );
                 }
             }
             PromptPurpose::SwitchRegistry => {
@@ -424,9 +514,16 @@ impl App {
                 }
             }
             Action::NextPane | Action::PrevPane => {
-                let i = PaneId::ALL.iter().position(|p| *p == self.pane).unwrap_or(0);
+                let i = PaneId::ALL
+                    .iter()
+                    .position(|p| *p == self.pane)
+                    .unwrap_or(0);
                 let n = PaneId::ALL.len();
-                let next = if action == Action::NextPane { (i + 1) % n } else { (i + n - 1) % n };
+                let next = if action == Action::NextPane {
+                    (i + 1) % n
+                } else {
+                    (i + n - 1) % n
+                };
                 self.pane = PaneId::ALL[next];
             }
             Action::GoRegistry => self.pane = PaneId::Registry,
@@ -442,7 +539,11 @@ impl App {
             Action::Cancel => {
                 // Esc: stop what is loading.
                 self.send(Request::CancelFetches);
-                for state in [&mut self.registry.repos_state, &mut self.registry.tags_state, &mut self.registry.detail_state] {
+                for state in [
+                    &mut self.registry.repos_state,
+                    &mut self.registry.tags_state,
+                    &mut self.registry.detail_state,
+                ] {
                     if *state == LoadState::Loading {
                         *state = LoadState::Failed("cancelled".into());
                     }
@@ -457,7 +558,13 @@ impl App {
     }
 
     fn registry_action(&mut self, action: Action) {
-        let page = self.list_geometry.get().area.height.saturating_sub(2).max(1) as isize;
+        let page = self
+            .list_geometry
+            .get()
+            .area
+            .height
+            .saturating_sub(2)
+            .max(1) as isize;
         match action {
             Action::Up => self.registry.move_by(-1),
             Action::Down => self.registry.move_by(1),
@@ -496,22 +603,44 @@ impl App {
             }
             Action::SwitchRegistry => {
                 let known = self.registry.registries.join(", ");
-                self.prompt(PromptPurpose::SwitchRegistry, format!("Registry host[:port] (known: {known})"), "", false);
+                self.prompt(
+                    PromptPurpose::SwitchRegistry,
+                    format!("Registry host[:port] (known: {known})"),
+                    "",
+                    false,
+                );
             }
             Action::Login => {
                 let registry = self.registry.registry().to_string();
-                self.prompt(PromptPurpose::LoginUser { registry: registry.clone() }, format!("Username for {registry}"), "", false);
+                self.prompt(
+                    PromptPurpose::LoginUser {
+                        registry: registry.clone(),
+                    },
+                    format!("Username for {registry}"),
+                    "",
+                    false,
+                );
             }
             Action::Pull => {
                 if let Some(reference) = self.tagged_selection() {
                     let initial = format!("./{}", reference.name());
-                    self.prompt(PromptPurpose::PullTo(reference), "Pull into directory", initial, false);
+                    self.prompt(
+                        PromptPurpose::PullTo(reference),
+                        "Pull into directory",
+                        initial,
+                        false,
+                    );
                 }
             }
             Action::CopyTo => {
                 if let Some(reference) = self.tagged_selection() {
                     let initial = reference.to_string();
-                    self.prompt(PromptPurpose::CopyTo(reference), "Copy to reference", initial, false);
+                    self.prompt(
+                        PromptPurpose::CopyTo(reference),
+                        "Copy to reference",
+                        initial,
+                        false,
+                    );
                 }
             }
             Action::Delete => {
@@ -522,7 +651,9 @@ impl App {
                             reference: reference.clone(),
                             expected: expected.clone(),
                         },
-                        format!("Delete {reference} and every tag on its manifest? Type `{expected}`"),
+                        format!(
+                            "Delete {reference} and every tag on its manifest? Type `{expected}`"
+                        ),
                         "",
                         false,
                     );
@@ -541,7 +672,10 @@ impl App {
     fn tagged_selection(&mut self) -> Option<Reference> {
         let reference = self.registry.selected_reference()?;
         if reference.tag.is_none() && reference.digest.is_none() {
-            self.toast("Open the repository and choose a tag first", ToastKind::Info);
+            self.toast(
+                "Open the repository and choose a tag first",
+                ToastKind::Info,
+            );
             return None;
         }
         Some(reference)
@@ -565,7 +699,8 @@ impl App {
                 if let Some(job) = self.transfers.selected_job()
                     && matches!(job.state, JobState::Failed(_) | JobState::Cancelled)
                 {
-                    let (kind, description, request) = (job.kind, job.description.clone(), job.request.clone());
+                    let (kind, description, request) =
+                        (job.kind, job.description.clone(), job.request.clone());
                     self.new_job(kind, description, |id| with_job(request, id));
                 }
             }
@@ -588,7 +723,12 @@ impl App {
             }
             (Step::Pick, Action::Generate) => {
                 let dir = publish.cwd.clone();
-                self.prompt(PromptPurpose::Generate { dir }, "New extension: TYPE NAME (e.g. taskserv redis)", "", false);
+                self.prompt(
+                    PromptPurpose::Generate { dir },
+                    "New extension: TYPE NAME (e.g. taskserv redis)",
+                    "",
+                    false,
+                );
             }
             (_, Action::Validate) => {
                 if let Some(request) = publish.revalidate() {
@@ -608,7 +748,10 @@ impl App {
             }
             (Step::Target, Action::Open) => {
                 if publish.version_conflict() {
-                    self.toast("This version exists with other content: choose a suggested version (1–3)", ToastKind::Error);
+                    self.toast(
+                        "This version exists with other content: choose a suggested version (1–3)",
+                        ToastKind::Error,
+                    );
                     return;
                 }
                 let (Some(dir), Some(target)) = (publish.dir.clone(), publish.target()) else {
@@ -639,7 +782,8 @@ impl App {
         if self.pane != PaneId::Publish || self.publish.step != Step::Target {
             return;
         }
-        let Some((_, version)) = self.publish.suggestions().get(n.saturating_sub(1)).cloned() else {
+        let Some((_, version)) = self.publish.suggestions().get(n.saturating_sub(1)).cloned()
+        else {
             return;
         };
         let Some(dir) = self.publish.dir.clone() else {
@@ -647,11 +791,17 @@ impl App {
         };
         match set_manifest_version(&dir, &version) {
             Ok(()) => {
-                self.toast(format!("manifest.yaml now says version {version}"), ToastKind::Info);
+                self.toast(
+                    format!("manifest.yaml now says version {version}"),
+                    ToastKind::Info,
+                );
                 let request = self.publish.choose(dir);
                 self.send(request);
             }
-            Err(e) => self.toast(format!("cannot update manifest.yaml: {e}"), ToastKind::Error),
+            Err(e) => self.toast(
+                format!("cannot update manifest.yaml: {e}"),
+                ToastKind::Error,
+            ),
         }
     }
 
@@ -666,12 +816,16 @@ impl App {
                         self.registry.repos.set_items(list);
                         self.registry.repos_state = LoadState::Loaded;
                     }
-                    Err(e) => self.registry.repos_state = LoadState::Failed(RegistryPane::explain(&e)),
+                    Err(e) => {
+                        self.registry.repos_state = LoadState::Failed(RegistryPane::explain(&e))
+                    }
                 }
             }
             Response::Tags { reference, result } => {
                 let for_publish = self.publish.step == Step::Target
-                    && self.publish.target().is_some_and(|t| t.repository == reference.repository && t.registry == reference.registry);
+                    && self.publish.target().is_some_and(|t| {
+                        t.repository == reference.repository && t.registry == reference.registry
+                    });
                 if for_publish {
                     self.publish_tags(result);
                     return;
@@ -684,11 +838,15 @@ impl App {
                         self.registry.tags.set_items(list);
                         self.registry.tags_state = LoadState::Loaded;
                     }
-                    Err(e) => self.registry.tags_state = LoadState::Failed(RegistryPane::explain(&e)),
+                    Err(e) => {
+                        self.registry.tags_state = LoadState::Failed(RegistryPane::explain(&e))
+                    }
                 }
             }
             Response::Inspected { reference, result } => {
-                if self.publish.step == Step::Target && self.publish.target().as_ref() == Some(&reference) {
+                if self.publish.step == Step::Target
+                    && self.publish.target().as_ref() == Some(&reference)
+                {
                     self.publish.existing_digest = result.ok().map(|i| i.digest);
                     return;
                 }
@@ -700,24 +858,32 @@ impl App {
                         self.registry.detail = Some(found);
                         self.registry.detail_state = LoadState::Loaded;
                     }
-                    Err(e) => self.registry.detail_state = LoadState::Failed(RegistryPane::explain(&e)),
+                    Err(e) => {
+                        self.registry.detail_state = LoadState::Failed(RegistryPane::explain(&e))
+                    }
                 }
             }
             Response::Transfer { job, event } => self.transfers.on_event(job, event),
             Response::JobDone { job, result } => {
                 match &result {
                     Ok(text) => self.toast(format!("job {job} done: {text}"), ToastKind::Info),
-                    Err(e) if e == "cancelled" => self.toast(format!("job {job} cancelled"), ToastKind::Info),
+                    Err(e) if e == "cancelled" => {
+                        self.toast(format!("job {job} cancelled"), ToastKind::Info)
+                    }
                     Err(e) => self.toast(format!("job {job} failed: {e}"), ToastKind::Error),
                 }
                 if self.publish.push_job == Some(job) {
                     self.publish.push_result = Some(result.clone());
                     if result.is_ok()
-                        && let (Some(target), Some(package)) = (self.publish.target(), &self.publish.package)
+                        && let (Some(target), Some(package)) =
+                            (self.publish.target(), &self.publish.package)
                     {
                         self.publish.step = Step::Verify;
                         let expected = package.manifest_digest.clone();
-                        self.send(Request::Verify { reference: target, expected });
+                        self.send(Request::Verify {
+                            reference: target,
+                            expected,
+                        });
                     }
                 }
                 self.transfers.on_done(job, result);
@@ -770,13 +936,19 @@ impl App {
             }
             Response::LoggedIn { registry, result } => match result {
                 Ok(source) => {
-                    self.toast(format!("Logged in to {registry}; credentials stored in {source}"), ToastKind::Info);
+                    self.toast(
+                        format!("Logged in to {registry}; credentials stored in {source}"),
+                        ToastKind::Info,
+                    );
                     if registry == self.registry.registry() {
                         let request = self.registry.load();
                         self.send(request);
                     }
                 }
-                Err(e) => self.toast(format!("Login failed, nothing stored: {e}"), ToastKind::Error),
+                Err(e) => self.toast(
+                    format!("Login failed, nothing stored: {e}"),
+                    ToastKind::Error,
+                ),
             },
             Response::Generated { result } => match result {
                 Ok(dir) => {
@@ -814,9 +986,21 @@ impl App {
 /// The same request with a new job id (for retry).
 fn with_job(request: Request, id: JobId) -> Request {
     match request {
-        Request::Pull { reference, dest, .. } => Request::Pull { job: id, reference, dest },
-        Request::Copy { source, target, .. } => Request::Copy { job: id, source, target },
-        Request::PushExtension { dir, target, force, .. } => Request::PushExtension {
+        Request::Pull {
+            reference, dest, ..
+        } => Request::Pull {
+            job: id,
+            reference,
+            dest,
+        },
+        Request::Copy { source, target, .. } => Request::Copy {
+            job: id,
+            source,
+            target,
+        },
+        Request::PushExtension {
+            dir, target, force, ..
+        } => Request::PushExtension {
             job: id,
             dir,
             target,
@@ -832,6 +1016,8 @@ pub fn palette_matches(input: &str) -> Vec<Action> {
     Action::ALL
         .iter()
         .copied()
-        .filter(|a| needle.is_empty() || a.name().contains(&needle) || a.describe().contains(&needle))
+        .filter(|a| {
+            needle.is_empty() || a.name().contains(&needle) || a.describe().contains(&needle)
+        })
         .collect()
 }

@@ -221,7 +221,11 @@ impl Keymap {
         let file: KeymapFile = toml::from_str(text).map_err(|e| err(e.to_string()))?;
         let mut keymap = Keymap::default();
         for (key_text, action_text) in file.keys {
-            let key = Key::parse(&key_text).ok_or_else(|| err(format!("`{key_text}` is not a key (examples: ctrl-p, shift-tab, f1, x)")))?;
+            let key = Key::parse(&key_text).ok_or_else(|| {
+                err(format!(
+                    "`{key_text}` is not a key (examples: ctrl-p, shift-tab, f1, x)"
+                ))
+            })?;
             if action_text == "none" {
                 keymap.bindings.remove(&key);
                 continue;
@@ -229,7 +233,11 @@ impl Keymap {
             let action = Action::from_name(&action_text).ok_or_else(|| {
                 err(format!(
                     "`{action_text}` is not an action; known: {}",
-                    Action::ALL.iter().map(|a| a.name()).collect::<Vec<_>>().join(", ")
+                    Action::ALL
+                        .iter()
+                        .map(|a| a.name())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ))
             })?;
             keymap.bindings.insert(key, action);
@@ -286,13 +294,32 @@ mod tests {
     #[test]
     fn defaults_and_overrides() {
         let keymap = Keymap::default();
-        assert_eq!(keymap.action(&press(KeyCode::Char('q'), KeyModifiers::NONE)), Some(Action::Quit));
-        assert_eq!(keymap.action(&press(KeyCode::Char('c'), KeyModifiers::CONTROL)), Some(Action::Quit));
-        assert_eq!(keymap.action(&press(KeyCode::Char('G'), KeyModifiers::SHIFT)), Some(Action::Bottom));
-        let custom = Keymap::with_overrides("k.toml", "[keys]\n\"ctrl-p\" = \"palette\"\nq = \"none\"\n").unwrap();
-        assert_eq!(custom.action(&press(KeyCode::Char('p'), KeyModifiers::CONTROL)), Some(Action::Palette));
-        assert_eq!(custom.action(&press(KeyCode::Char('q'), KeyModifiers::NONE)), None);
-        let err = Keymap::with_overrides("k.toml", "[keys]\nx = \"explode\"\n").unwrap_err().to_string();
+        assert_eq!(
+            keymap.action(&press(KeyCode::Char('q'), KeyModifiers::NONE)),
+            Some(Action::Quit)
+        );
+        assert_eq!(
+            keymap.action(&press(KeyCode::Char('c'), KeyModifiers::CONTROL)),
+            Some(Action::Quit)
+        );
+        assert_eq!(
+            keymap.action(&press(KeyCode::Char('G'), KeyModifiers::SHIFT)),
+            Some(Action::Bottom)
+        );
+        let custom =
+            Keymap::with_overrides("k.toml", "[keys]\n\"ctrl-p\" = \"palette\"\nq = \"none\"\n")
+                .unwrap();
+        assert_eq!(
+            custom.action(&press(KeyCode::Char('p'), KeyModifiers::CONTROL)),
+            Some(Action::Palette)
+        );
+        assert_eq!(
+            custom.action(&press(KeyCode::Char('q'), KeyModifiers::NONE)),
+            None
+        );
+        let err = Keymap::with_overrides("k.toml", "[keys]\nx = \"explode\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("explode") && err.contains("k.toml"), "{err}");
         assert!(keymap.keys_for(Action::Filter).contains(&"/".to_string()));
     }

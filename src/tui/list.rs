@@ -75,7 +75,9 @@ impl<T: Filterable> FilteredList<T> {
             .items
             .iter()
             .enumerate()
-            .filter(|(_, item)| needle.is_empty() || item.filter_text().to_lowercase().contains(&needle))
+            .filter(|(_, item)| {
+                needle.is_empty() || item.filter_text().to_lowercase().contains(&needle)
+            })
             .map(|(i, _)| i)
             .collect();
         self.selected = self.selected.min(self.visible.len().saturating_sub(1));

@@ -69,7 +69,11 @@ impl Drop for TerminalGuard {
 }
 
 /// Runs the workbench until the user quits.
-pub async fn run(options: WorkbenchOptions, registries: Registries, cache: BlobCache) -> color_eyre::Result<()> {
+pub async fn run(
+    options: WorkbenchOptions,
+    registries: Registries,
+    cache: BlobCache,
+) -> color_eyre::Result<()> {
     let theme = Theme::load(&options.theme)?.for_environment();
     let keymap = Keymap::load()?;
     let previous_hook = std::panic::take_hook();
@@ -81,11 +85,24 @@ pub async fn run(options: WorkbenchOptions, registries: Registries, cache: BlobC
     let mut terminal = Terminal::new(CrosstermBackend::new(std::io::stdout()))?;
     terminal.clear()?;
     let mut worker = worker::spawn(registries, cache);
-    let mut app = App::new(options.defaults, options.registries, options.workspace_root, theme, keymap);
+    let mut app = App::new(
+        options.defaults,
+        options.registries,
+        options.workspace_root,
+        theme,
+        keymap,
+    );
     let result = event_loop(&mut terminal, &mut app, &mut worker).await;
     // Cancel what still runs: dropping the sender ends the worker, jobs are aborted.
-    for job in app.transfers.jobs.iter().filter(|j| j.state == panes::transfers::JobState::Running) {
-        let _ = worker.requests.send(worker::Request::CancelJob { job: job.id });
+    for job in app
+        .transfers
+        .jobs
+        .iter()
+        .filter(|j| j.state == panes::transfers::JobState::Running)
+    {
+        let _ = worker
+            .requests
+            .send(worker::Request::CancelJob { job: job.id });
     }
     result
 }

@@ -17,7 +17,12 @@ use crate::units::human_bytes;
 pub fn draw(frame: &mut Frame, app: &App) {
     let area = frame.area();
     frame.render_widget(Block::default().style(app.theme.base), area);
-    let [tabs, body, hints] = Layout::vertical([Constraint::Length(1), Constraint::Min(3), Constraint::Length(1)]).areas(area);
+    let [tabs, body, hints] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(3),
+        Constraint::Length(1),
+    ])
+    .areas(area);
     draw_tabs(frame, app, tabs);
     match app.pane {
         PaneId::Registry => draw_registry(frame, app, body),
@@ -57,7 +62,10 @@ fn draw_hints(frame: &mut Frame, app: &App, area: Rect) {
         let keys = app.keymap.keys_for(action);
         let Some(key) = keys.first() else { continue };
         spans.push(Span::styled(format!(" {key} "), app.theme.accent));
-        spans.push(Span::styled(format!("{} ", action.describe()), app.theme.muted));
+        spans.push(Span::styled(
+            format!("{} ", action.describe()),
+            app.theme.muted,
+        ));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
@@ -95,8 +103,14 @@ fn block<'a>(app: &App, title: impl Into<Line<'a>>) -> Block<'a> {
 
 fn loading_text<'a>(app: &App, state: &'a LoadState, what: &str) -> Option<Paragraph<'a>> {
     match state {
-        LoadState::Loading => Some(Paragraph::new(format!("Loading {what}… (esc cancels)")).style(app.theme.muted)),
-        LoadState::Failed(e) => Some(Paragraph::new(e.as_str()).style(app.theme.error).wrap(Wrap { trim: false })),
+        LoadState::Loading => {
+            Some(Paragraph::new(format!("Loading {what}… (esc cancels)")).style(app.theme.muted))
+        }
+        LoadState::Failed(e) => Some(
+            Paragraph::new(e.as_str())
+                .style(app.theme.error)
+                .wrap(Wrap { trim: false }),
+        ),
         _ => None,
     }
 }
@@ -106,12 +120,19 @@ fn draw_registry(frame: &mut Frame, app: &App, area: Rect) {
     let header = format!(
         " {} › {}{} ",
         pane.registry(),
-        if pane.namespace.is_empty() { "*" } else { &pane.namespace },
+        if pane.namespace.is_empty() {
+            "*"
+        } else {
+            &pane.namespace
+        },
         match pane.level {
             Level::Repositories => String::new(),
             Level::Tags | Level::Detail => format!(
                 " › {}",
-                pane.tags_of.as_ref().map(|r| r.name().to_string()).unwrap_or_default()
+                pane.tags_of
+                    .as_ref()
+                    .map(|r| r.name().to_string())
+                    .unwrap_or_default()
             ),
         }
     );
@@ -132,7 +153,11 @@ fn draw_registry(frame: &mut Frame, app: &App, area: Rect) {
             }
             if pane.repos.total() == 0 {
                 frame.render_widget(
-                    Paragraph::new(format!("No repositories under `{}`. Press R to open another registry.", pane.namespace)).style(app.theme.muted),
+                    Paragraph::new(format!(
+                        "No repositories under `{}`. Press R to open another registry.",
+                        pane.namespace
+                    ))
+                    .style(app.theme.muted),
                     inner,
                 );
                 return;
@@ -142,8 +167,19 @@ fn draw_registry(frame: &mut Frame, app: &App, area: Rect) {
             let lines: Vec<Line> = rows
                 .iter()
                 .map(|(i, entry)| {
-                    let style = if *i == pane.repos.selected_index() { app.theme.selection } else { app.theme.base };
-                    Line::styled(format!(" {:<width$}", entry.name, width = inner.width.saturating_sub(1) as usize), style)
+                    let style = if *i == pane.repos.selected_index() {
+                        app.theme.selection
+                    } else {
+                        app.theme.base
+                    };
+                    Line::styled(
+                        format!(
+                            " {:<width$}",
+                            entry.name,
+                            width = inner.width.saturating_sub(1) as usize
+                        ),
+                        style,
+                    )
                 })
                 .collect();
             frame.render_widget(Paragraph::new(lines), inner);
@@ -167,8 +203,16 @@ fn draw_registry(frame: &mut Frame, app: &App, area: Rect) {
             let lines: Vec<Line> = rows
                 .iter()
                 .map(|(i, t)| {
-                    let style = if *i == pane.tags.selected_index() { app.theme.selection } else { app.theme.base };
-                    let version = if t.version.is_some() { "" } else { "  (not a version)" };
+                    let style = if *i == pane.tags.selected_index() {
+                        app.theme.selection
+                    } else {
+                        app.theme.base
+                    };
+                    let version = if t.version.is_some() {
+                        ""
+                    } else {
+                        "  (not a version)"
+                    };
                     Line::styled(format!(" {:<20}{version}", t.tag), style)
                 })
                 .collect();
@@ -177,7 +221,10 @@ fn draw_registry(frame: &mut Frame, app: &App, area: Rect) {
         Level::Detail => {
             let title = format!(
                 "{header} {}",
-                pane.detail_of.as_ref().and_then(|r| r.tag.clone()).unwrap_or_default()
+                pane.detail_of
+                    .as_ref()
+                    .and_then(|r| r.tag.clone())
+                    .unwrap_or_default()
             );
             let outer = block(app, title);
             let inner = outer.inner(area);
@@ -188,7 +235,9 @@ fn draw_registry(frame: &mut Frame, app: &App, area: Rect) {
             }
             let Some(detail) = &pane.detail else { return };
             frame.render_widget(
-                Paragraph::new(detail_text(app, detail)).scroll((pane.detail_scroll, 0)).wrap(Wrap { trim: false }),
+                Paragraph::new(detail_text(app, detail))
+                    .scroll((pane.detail_scroll, 0))
+                    .wrap(Wrap { trim: false }),
                 inner,
             );
         }
@@ -208,16 +257,28 @@ fn detail_text<'a>(app: &App, d: &'a crate::oci::browse::Inspection) -> Text<'a>
     let mut lines = vec![
         Line::from(vec![key("digest"), Span::raw(d.digest.to_string())]),
         Line::from(vec![key("media type"), Span::raw(d.media_type.as_str())]),
-        Line::from(vec![key("artifact type"), Span::raw(d.artifact_type.clone().unwrap_or_else(|| "-".into()))]),
+        Line::from(vec![
+            key("artifact type"),
+            Span::raw(d.artifact_type.clone().unwrap_or_else(|| "-".into())),
+        ]),
         Line::from(vec![key("size"), Span::raw(human_bytes(d.size))]),
     ];
     if let Some(created) = d.annotations.get("org.opencontainers.image.created") {
-        lines.push(Line::from(vec![key("created"), Span::raw(created.as_str())]));
+        lines.push(Line::from(vec![
+            key("created"),
+            Span::raw(created.as_str()),
+        ]));
     }
     if let Some(config) = &d.config_content {
         lines.push(Line::default());
         lines.push(Line::styled("extension manifest", app.theme.accent));
-        for field in ["name", "type", "version", "description", "min_provisioning_version"] {
+        for field in [
+            "name",
+            "type",
+            "version",
+            "description",
+            "min_provisioning_version",
+        ] {
             if let Some(value) = config.get(field).and_then(|v| v.as_str()) {
                 lines.push(Line::from(vec![key(field), Span::raw(value.to_string())]));
             }
@@ -228,7 +289,10 @@ fn detail_text<'a>(app: &App, d: &'a crate::oci::browse::Inspection) -> Text<'a>
                 lines.push(Line::styled("  none", app.theme.muted));
             }
             for (name, range) in deps {
-                lines.push(Line::raw(format!("  {name} {}", range.as_str().unwrap_or(""))));
+                lines.push(Line::raw(format!(
+                    "  {name} {}",
+                    range.as_str().unwrap_or("")
+                )));
             }
         }
     }
@@ -252,7 +316,11 @@ fn detail_text<'a>(app: &App, d: &'a crate::oci::browse::Inspection) -> Text<'a>
                 .cloned()
                 .or_else(|| l.artifact_type.clone())
                 .unwrap_or_default();
-            lines.push(Line::raw(format!("  {:>10}  {}  {name}", human_bytes(l.size), short(&l.digest.to_string()))));
+            lines.push(Line::raw(format!(
+                "  {:>10}  {}  {name}",
+                human_bytes(l.size),
+                short(&l.digest.to_string())
+            )));
         }
     };
     section("layers", &d.layers);
@@ -267,7 +335,14 @@ fn short(digest: &str) -> String {
 
 fn draw_transfers(frame: &mut Frame, app: &App, area: Rect) {
     let pane = &app.transfers;
-    let outer = block(app, format!(" transfers {} ({} running) ", pane.jobs.len(), pane.running()));
+    let outer = block(
+        app,
+        format!(
+            " transfers {} ({} running) ",
+            pane.jobs.len(),
+            pane.running()
+        ),
+    );
     let inner = outer.inner(area);
     frame.render_widget(outer, area);
     if pane.jobs.is_empty() {
@@ -277,7 +352,8 @@ fn draw_transfers(frame: &mut Frame, app: &App, area: Rect) {
         );
         return;
     }
-    let [list, detail] = Layout::vertical([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(inner);
+    let [list, detail] =
+        Layout::vertical([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(inner);
     let height = list.height.saturating_sub(1) as usize;
     let offset = pane.selected.saturating_sub(height.saturating_sub(1));
     app.list_geometry.set(ListGeometry { area: list, offset });
@@ -295,7 +371,10 @@ fn draw_transfers(frame: &mut Frame, app: &App, area: Rect) {
                 JobState::Failed(_) => "failed".to_string(),
                 JobState::Cancelled => "cancelled".to_string(),
             };
-            let eta = job.eta().map(|d| format!("{}s", d.as_secs())).unwrap_or_default();
+            let eta = job
+                .eta()
+                .map(|d| format!("{}s", d.as_secs()))
+                .unwrap_or_default();
             let style = if i == pane.selected {
                 app.theme.selection
             } else {
@@ -329,31 +408,58 @@ fn draw_transfers(frame: &mut Frame, app: &App, area: Rect) {
             Constraint::Min(10),
         ],
     )
-    .header(Row::new(vec!["#", "kind", "state", "bytes", "rate", "eta", "what"]).style(app.theme.muted));
+    .header(
+        Row::new(vec!["#", "kind", "state", "bytes", "rate", "eta", "what"]).style(app.theme.muted),
+    );
     frame.render_widget(table, list);
     if let Some(job) = pane.selected_job() {
         let mut constraints = vec![Constraint::Length(1)];
-        constraints.extend(job.blobs.iter().take(detail.height.saturating_sub(2) as usize).map(|_| Constraint::Length(1)));
+        constraints.extend(
+            job.blobs
+                .iter()
+                .take(detail.height.saturating_sub(2) as usize)
+                .map(|_| Constraint::Length(1)),
+        );
         let rows = Layout::vertical(constraints).split(detail);
         let status = match &job.state {
             JobState::Failed(e) => Line::styled(format!("error: {e}"), app.theme.error),
             JobState::Done(text) => Line::styled(text.clone(), app.theme.success),
             JobState::Cancelled => Line::styled("cancelled", app.theme.warning),
             JobState::Running => Line::styled(
-                format!("{} blob(s){}", job.blobs.len(), if job.retries_seen > 0 { format!(", {} retries", job.retries_seen) } else { String::new() }),
+                format!(
+                    "{} blob(s){}",
+                    job.blobs.len(),
+                    if job.retries_seen > 0 {
+                        format!(", {} retries", job.retries_seen)
+                    } else {
+                        String::new()
+                    }
+                ),
                 app.theme.muted,
             ),
         };
         frame.render_widget(Paragraph::new(status), rows[0]);
         for (row, (digest, blob)) in rows.iter().skip(1).zip(job.blobs.iter()) {
-            let ratio = if blob.total == 0 { 1.0 } else { blob.done as f64 / blob.total as f64 };
+            let ratio = if blob.total == 0 {
+                1.0
+            } else {
+                blob.done as f64 / blob.total as f64
+            };
             let label = match (&blob.failed, blob.outcome) {
                 (Some(e), _) => format!("{} failed: {e}", short(&digest.to_string())),
                 (None, Some(outcome)) => format!("{} {outcome:?}", short(&digest.to_string())),
-                (None, None) => format!("{} {}/{}", short(&digest.to_string()), human_bytes(blob.done), human_bytes(blob.total)),
+                (None, None) => format!(
+                    "{} {}/{}",
+                    short(&digest.to_string()),
+                    human_bytes(blob.done),
+                    human_bytes(blob.total)
+                ),
             };
             frame.render_widget(
-                Gauge::default().ratio(ratio.clamp(0.0, 1.0)).label(label).gauge_style(app.theme.accent),
+                Gauge::default()
+                    .ratio(ratio.clamp(0.0, 1.0))
+                    .label(label)
+                    .gauge_style(app.theme.accent),
                 *row,
             );
         }
@@ -365,8 +471,15 @@ fn draw_publish(frame: &mut Frame, app: &App, area: Rect) {
     let steps: Vec<Span> = Step::ALL
         .iter()
         .flat_map(|s| {
-            let style = if *s == pane.step { app.theme.selection } else { app.theme.muted };
-            [Span::styled(format!(" {} ", s.title()), style), Span::raw("›")]
+            let style = if *s == pane.step {
+                app.theme.selection
+            } else {
+                app.theme.muted
+            };
+            [
+                Span::styled(format!(" {} ", s.title()), style),
+                Span::raw("›"),
+            ]
         })
         .collect();
     let outer = block(app, Line::from(steps));
@@ -375,23 +488,53 @@ fn draw_publish(frame: &mut Frame, app: &App, area: Rect) {
     let lines: Vec<Line> = match pane.step {
         Step::Pick => {
             let mut lines = vec![Line::styled(
-                format!("{}  (enter: open or choose an extension ★, n: new extension)", pane.cwd.display()),
+                format!(
+                    "{}  (enter: open or choose an extension ★, n: new extension)",
+                    pane.cwd.display()
+                ),
                 app.theme.muted,
             )];
             let height = inner.height.saturating_sub(1) as usize;
             let offset = pane.selected.saturating_sub(height.saturating_sub(1));
-            app.list_geometry.set(ListGeometry { area: Rect { y: inner.y, ..inner }, offset });
-            lines.extend(pane.entries.iter().enumerate().skip(offset).take(height).map(|(i, e)| {
-                let style = if i == pane.selected { app.theme.selection } else { app.theme.base };
-                Line::styled(format!(" {} {}", if e.extension { "★" } else { "▸" }, e.name), style)
-            }));
+            app.list_geometry.set(ListGeometry {
+                area: Rect {
+                    y: inner.y,
+                    ..inner
+                },
+                offset,
+            });
+            lines.extend(
+                pane.entries
+                    .iter()
+                    .enumerate()
+                    .skip(offset)
+                    .take(height)
+                    .map(|(i, e)| {
+                        let style = if i == pane.selected {
+                            app.theme.selection
+                        } else {
+                            app.theme.base
+                        };
+                        Line::styled(
+                            format!(" {} {}", if e.extension { "★" } else { "▸" }, e.name),
+                            style,
+                        )
+                    }),
+            );
             lines
         }
         Step::Validate => match &pane.validation {
             LoadState::Loading => vec![Line::styled("Validating…", app.theme.muted)],
             LoadState::Failed(_) => {
-                let mut lines = vec![Line::styled("Problems to fix (edit, then v to validate again):", app.theme.error)];
-                lines.extend(pane.problems.iter().flat_map(|p| p.lines().map(|l| Line::raw(l.to_string())).collect::<Vec<_>>()));
+                let mut lines = vec![Line::styled(
+                    "Problems to fix (edit, then v to validate again):",
+                    app.theme.error,
+                )];
+                lines.extend(pane.problems.iter().flat_map(|p| {
+                    p.lines()
+                        .map(|l| Line::raw(l.to_string()))
+                        .collect::<Vec<_>>()
+                }));
                 lines
             }
             _ => vec![],
@@ -405,16 +548,26 @@ fn publish_summary(app: &App) -> Vec<Line<'static>> {
     let pane = &app.publish;
     let mut lines = Vec::new();
     if let (Some(dir), Some(s)) = (&pane.dir, &pane.summary) {
-        lines.push(Line::styled(format!("{} {} {}  ({})", s.kind, s.name, s.version, dir.display()), app.theme.accent));
+        lines.push(Line::styled(
+            format!("{} {} {}  ({})", s.kind, s.name, s.version, dir.display()),
+            app.theme.accent,
+        ));
         for w in &s.warnings {
             lines.push(Line::styled(w.clone(), app.theme.warning));
         }
     }
     match (&pane.package_state, &pane.package) {
         (LoadState::Loading, _) => lines.push(Line::raw("Packaging…")),
-        (LoadState::Failed(e), _) => lines.push(Line::styled(format!("packaging failed: {e}"), app.theme.error)),
+        (LoadState::Failed(e), _) => lines.push(Line::styled(
+            format!("packaging failed: {e}"),
+            app.theme.error,
+        )),
         (_, Some(p)) => {
-            lines.push(Line::raw(format!("package   {} files, {}", p.files, human_bytes(p.size))));
+            lines.push(Line::raw(format!(
+                "package   {} files, {}",
+                p.files,
+                human_bytes(p.size)
+            )));
             lines.push(Line::raw(format!("content   {}", p.digest)));
             lines.push(Line::raw(format!("manifest  {}", p.manifest_digest)));
         }
@@ -423,24 +576,45 @@ fn publish_summary(app: &App) -> Vec<Line<'static>> {
     if pane.step == Step::Package {
         lines.push(Line::styled("enter: choose the target", app.theme.muted));
     }
-    if matches!(pane.step, Step::Target | Step::Push | Step::Verify | Step::Done) {
+    if matches!(
+        pane.step,
+        Step::Target | Step::Push | Step::Verify | Step::Done
+    ) {
         lines.push(Line::default());
         if let Some(target) = pane.target() {
             lines.push(Line::raw(format!("target    {target}")));
         }
         match &pane.existing_state {
-            LoadState::Loading => lines.push(Line::styled("reading the registry's versions…", app.theme.muted)),
+            LoadState::Loading => lines.push(Line::styled(
+                "reading the registry's versions…",
+                app.theme.muted,
+            )),
             LoadState::Failed(e) => lines.push(Line::styled(e.clone(), app.theme.error)),
             LoadState::Loaded => {
-                let versions: Vec<String> = pane.existing.iter().take(8).map(|t| t.tag.clone()).collect();
+                let versions: Vec<String> = pane
+                    .existing
+                    .iter()
+                    .take(8)
+                    .map(|t| t.tag.clone())
+                    .collect();
                 lines.push(Line::raw(format!(
                     "published {}",
-                    if versions.is_empty() { "none yet".to_string() } else { versions.join(", ") }
+                    if versions.is_empty() {
+                        "none yet".to_string()
+                    } else {
+                        versions.join(", ")
+                    }
                 )));
                 if pane.version_conflict() {
-                    lines.push(Line::styled("this version exists with OTHER content: choose a new version", app.theme.error));
+                    lines.push(Line::styled(
+                        "this version exists with OTHER content: choose a new version",
+                        app.theme.error,
+                    ));
                 } else if pane.version_exists() {
-                    lines.push(Line::styled("this version is published with the same content (push is a no-op)", app.theme.warning));
+                    lines.push(Line::styled(
+                        "this version is published with the same content (push is a no-op)",
+                        app.theme.warning,
+                    ));
                 }
                 let suggestions: Vec<String> = pane
                     .suggestions()
@@ -449,7 +623,10 @@ fn publish_summary(app: &App) -> Vec<Line<'static>> {
                     .map(|(i, (kind, v))| format!("{} {kind} {v}", i + 1))
                     .collect();
                 if pane.step == Step::Target {
-                    lines.push(Line::styled(format!("set version: {}   enter: push", suggestions.join("   ")), app.theme.muted));
+                    lines.push(Line::styled(
+                        format!("set version: {}   enter: push", suggestions.join("   ")),
+                        app.theme.muted,
+                    ));
                 }
             }
             LoadState::Idle => {}
@@ -465,7 +642,10 @@ fn publish_summary(app: &App) -> Vec<Line<'static>> {
     }
     if let Some(verified) = &pane.verified {
         lines.push(match verified {
-            Ok(d) => Line::styled(format!("verified  the registry serves {d}"), app.theme.success),
+            Ok(d) => Line::styled(
+                format!("verified  the registry serves {d}"),
+                app.theme.success,
+            ),
             Err(e) => Line::styled(format!("verify    {e}"), app.theme.error),
         });
     }
@@ -473,7 +653,10 @@ fn publish_summary(app: &App) -> Vec<Line<'static>> {
         && let Some(line) = pane.workspace_line()
     {
         lines.push(Line::default());
-        lines.push(Line::styled("add to config/provisioning.yaml under dependencies.extensions.modules:", app.theme.accent));
+        lines.push(Line::styled(
+            "add to config/provisioning.yaml under dependencies.extensions.modules:",
+            app.theme.accent,
+        ));
         lines.extend(line.lines().map(|l| Line::raw(format!("  {l}"))));
     }
     lines
@@ -482,7 +665,12 @@ fn publish_summary(app: &App) -> Vec<Line<'static>> {
 fn centered(area: Rect, width: u16, height: u16) -> Rect {
     let width = width.min(area.width);
     let height = height.min(area.height);
-    Rect::new(area.x + (area.width - width) / 2, area.y + (area.height - height) / 2, width, height)
+    Rect::new(
+        area.x + (area.width - width) / 2,
+        area.y + (area.height - height) / 2,
+        width,
+        height,
+    )
 }
 
 fn draw_overlay(frame: &mut Frame, app: &App, overlay: &Overlay, area: Rect) {
@@ -502,29 +690,63 @@ fn draw_overlay(frame: &mut Frame, app: &App, overlay: &Overlay, area: Rect) {
                 })
                 .collect();
             frame.render_widget(Clear, popup);
-            frame.render_widget(Paragraph::new(lines).block(block(app, " help (esc closes) ")).style(app.theme.base), popup);
+            frame.render_widget(
+                Paragraph::new(lines)
+                    .block(block(app, " help (esc closes) "))
+                    .style(app.theme.base),
+                popup,
+            );
         }
         Overlay::Palette { input, selected } => {
             let matches = palette_matches(input);
             let popup = centered(area, 60, (matches.len() as u16 + 3).min(area.height));
-            let mut lines = vec![Line::from(vec![Span::styled(": ", app.theme.accent), Span::raw(input.clone()), Span::raw("▏")])];
+            let mut lines = vec![Line::from(vec![
+                Span::styled(": ", app.theme.accent),
+                Span::raw(input.clone()),
+                Span::raw("▏"),
+            ])];
             let selected = (*selected).min(matches.len().saturating_sub(1));
             lines.extend(matches.iter().enumerate().map(|(i, a)| {
-                let style = if i == selected { app.theme.selection } else { app.theme.base };
+                let style = if i == selected {
+                    app.theme.selection
+                } else {
+                    app.theme.base
+                };
                 Line::styled(format!(" {:<18} {}", a.name(), a.describe()), style)
             }));
             frame.render_widget(Clear, popup);
-            frame.render_widget(Paragraph::new(lines).block(block(app, " command palette ")).style(app.theme.base), popup);
+            frame.render_widget(
+                Paragraph::new(lines)
+                    .block(block(app, " command palette "))
+                    .style(app.theme.base),
+                popup,
+            );
         }
-        Overlay::Prompt { label, input, masked, .. } => {
+        Overlay::Prompt {
+            label,
+            input,
+            masked,
+            ..
+        } => {
             let popup = centered(area, 70, 4);
-            let shown = if *masked { "•".repeat(input.chars().count()) } else { input.clone() };
+            let shown = if *masked {
+                "•".repeat(input.chars().count())
+            } else {
+                input.clone()
+            };
             frame.render_widget(Clear, popup);
             frame.render_widget(
-                Paragraph::new(vec![Line::raw(label.clone()), Line::from(vec![Span::styled("> ", app.theme.accent), Span::raw(shown), Span::raw("▏")])])
-                    .block(block(app, " enter confirms, esc cancels "))
-                    .style(app.theme.base)
-                    .wrap(Wrap { trim: false }),
+                Paragraph::new(vec![
+                    Line::raw(label.clone()),
+                    Line::from(vec![
+                        Span::styled("> ", app.theme.accent),
+                        Span::raw(shown),
+                        Span::raw("▏"),
+                    ]),
+                ])
+                .block(block(app, " enter confirms, esc cancels "))
+                .style(app.theme.base)
+                .wrap(Wrap { trim: false }),
                 popup,
             );
         }

@@ -7,7 +7,10 @@ use serde::Deserialize;
 const BUILT_IN: [(&str, &str); 3] = [
     ("dark", include_str!("../../themes/dark.toml")),
     ("light", include_str!("../../themes/light.toml")),
-    ("high-contrast", include_str!("../../themes/high-contrast.toml")),
+    (
+        "high-contrast",
+        include_str!("../../themes/high-contrast.toml"),
+    ),
 ];
 
 #[derive(Deserialize)]
@@ -98,7 +101,9 @@ impl Theme {
         if let Some((_, text)) = BUILT_IN.iter().find(|(n, _)| *n == name) {
             return Theme::parse(text);
         }
-        let path = crate::paths::config_dir().join("themes").join(format!("{name}.toml"));
+        let path = crate::paths::config_dir()
+            .join("themes")
+            .join(format!("{name}.toml"));
         let text = std::fs::read_to_string(&path).map_err(|e| ThemeError {
             name: name.into(),
             message: format!(

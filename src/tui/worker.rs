@@ -25,21 +25,60 @@ pub type JobId = u64;
 /// What the UI asks for.
 #[derive(Clone, Debug)]
 pub enum Request {
-    Repositories { registry: String, namespace: String },
-    Tags { reference: Reference },
-    Inspect { reference: Reference },
-    Pull { job: JobId, reference: Reference, dest: PathBuf },
-    Copy { job: JobId, source: Reference, target: Reference },
-    Delete { reference: Reference },
-    Validate { dir: PathBuf },
-    Package { dir: PathBuf },
-    PushExtension { job: JobId, dir: PathBuf, target: Reference, force: bool },
-    Verify { reference: Reference, expected: Digest },
+    Repositories {
+        registry: String,
+        namespace: String,
+    },
+    Tags {
+        reference: Reference,
+    },
+    Inspect {
+        reference: Reference,
+    },
+    Pull {
+        job: JobId,
+        reference: Reference,
+        dest: PathBuf,
+    },
+    Copy {
+        job: JobId,
+        source: Reference,
+        target: Reference,
+    },
+    Delete {
+        reference: Reference,
+    },
+    Validate {
+        dir: PathBuf,
+    },
+    Package {
+        dir: PathBuf,
+    },
+    PushExtension {
+        job: JobId,
+        dir: PathBuf,
+        target: Reference,
+        force: bool,
+    },
+    Verify {
+        reference: Reference,
+        expected: Digest,
+    },
     /// Checks credentials against the registry, then stores them.
-    Login { registry: String, username: String, password: String },
+    Login {
+        registry: String,
+        username: String,
+        password: String,
+    },
     /// Scaffolds a new extension into `dir`.
-    Generate { kind: crate::extension::manifest::ExtensionType, name: String, dir: PathBuf },
-    CancelJob { job: JobId },
+    Generate {
+        kind: crate::extension::manifest::ExtensionType,
+        name: String,
+        dir: PathBuf,
+    },
+    CancelJob {
+        job: JobId,
+    },
     /// Stop whatever fetch of this kind is running (Esc).
     CancelFetches,
 }
@@ -47,17 +86,49 @@ pub enum Request {
 /// What the worker answers.
 #[derive(Clone, Debug)]
 pub enum Response {
-    Repositories { registry: String, result: Result<Vec<RepositoryEntry>, String> },
-    Tags { reference: Reference, result: Result<Vec<TagEntry>, String> },
-    Inspected { reference: Reference, result: Result<Box<Inspection>, String> },
-    Transfer { job: JobId, event: TransferEvent },
-    JobDone { job: JobId, result: Result<String, String> },
-    Deleted { reference: Reference, result: Result<Digest, String> },
-    Validated { dir: PathBuf, result: Result<ValidationSummary, Vec<String>> },
-    Packaged { dir: PathBuf, result: Result<PackageSummary, String> },
-    Verified { reference: Reference, result: Result<Digest, String> },
-    LoggedIn { registry: String, result: Result<String, String> },
-    Generated { result: Result<PathBuf, String> },
+    Repositories {
+        registry: String,
+        result: Result<Vec<RepositoryEntry>, String>,
+    },
+    Tags {
+        reference: Reference,
+        result: Result<Vec<TagEntry>, String>,
+    },
+    Inspected {
+        reference: Reference,
+        result: Result<Box<Inspection>, String>,
+    },
+    Transfer {
+        job: JobId,
+        event: TransferEvent,
+    },
+    JobDone {
+        job: JobId,
+        result: Result<String, String>,
+    },
+    Deleted {
+        reference: Reference,
+        result: Result<Digest, String>,
+    },
+    Validated {
+        dir: PathBuf,
+        result: Result<ValidationSummary, Vec<String>>,
+    },
+    Packaged {
+        dir: PathBuf,
+        result: Result<PackageSummary, String>,
+    },
+    Verified {
+        reference: Reference,
+        result: Result<Digest, String>,
+    },
+    LoggedIn {
+        registry: String,
+        result: Result<String, String>,
+    },
+    Generated {
+        result: Result<PathBuf, String>,
+    },
 }
 
 /// A valid extension tree, as the Publish pane shows it.
@@ -156,7 +227,9 @@ fn fetch_kind(request: &Request) -> Option<&'static str> {
 
 fn job_of(request: &Request) -> Option<JobId> {
     match request {
-        Request::Pull { job, .. } | Request::Copy { job, .. } | Request::PushExtension { job, .. } => Some(*job),
+        Request::Pull { job, .. }
+        | Request::Copy { job, .. }
+        | Request::PushExtension { job, .. } => Some(*job),
         _ => None,
     }
 }
@@ -176,14 +249,21 @@ fn job_progress(out: &UnboundedSender<Response>, job: JobId) -> Progress {
 async fn handle(ctx: Context, request: Request) {
     let out = ctx.out.clone();
     let response = match request {
-        Request::Repositories { registry, namespace } => {
+        Request::Repositories {
+            registry,
+            namespace,
+        } => {
             let client = ctx.registries.client(&registry);
-            let result = browse::list(&client, &namespace).await.map_err(|e| e.to_string());
+            let result = browse::list(&client, &namespace)
+                .await
+                .map_err(|e| e.to_string());
             Response::Repositories { registry, result }
         }
         Request::Tags { reference } => {
             let client = ctx.registries.client(&reference.registry);
-            let result = browse::tags(&client, &reference).await.map_err(|e| e.to_string());
+            let result = browse::tags(&client, &reference)
+                .await
+                .map_err(|e| e.to_string());
             Response::Tags { reference, result }
         }
         Request::Inspect { reference } => {
@@ -194,13 +274,20 @@ async fn handle(ctx: Context, request: Request) {
                 .map_err(|e| e.to_string());
             Response::Inspected { reference, result }
         }
-        Request::Pull { job, reference, dest } => {
+        Request::Pull {
+            job,
+            reference,
+            dest,
+        } => {
             let progress = job_progress(&out, job);
             let client = ctx.registries.client(&reference.registry);
             let result = async {
                 let manifest = pull::resolve_manifest(&ctx.cache, &client, &reference).await?;
-                let is_extension = crate::oci::manifest::ManifestView::parse(&manifest.bytes, &manifest.media_type)
-                    .is_ok_and(|v| v.artifact_type() == Some(package::ARTIFACT_TYPE));
+                let is_extension = crate::oci::manifest::ManifestView::parse(
+                    &manifest.bytes,
+                    &manifest.media_type,
+                )
+                .is_ok_and(|v| v.artifact_type() == Some(package::ARTIFACT_TYPE));
                 let pinned = reference.with_digest(manifest.digest);
                 if is_extension {
                     artifact::pull(&ctx.registries, &ctx.cache, &pinned, &dest, &progress)
@@ -216,12 +303,29 @@ async fn handle(ctx: Context, request: Request) {
             .map_err(|e| e.to_string());
             Response::JobDone { job, result }
         }
-        Request::Copy { job, source, target } => {
+        Request::Copy {
+            job,
+            source,
+            target,
+        } => {
             let progress = job_progress(&out, job);
-            let result = copy::copy(&ctx.registries, &ctx.cache, &source, &target, false, &progress)
-                .await
-                .map(|r| format!("{} manifest(s), {} blob(s) moved", r.manifests, r.blobs_transferred + r.blobs_mounted))
-                .map_err(|e| e.to_string());
+            let result = copy::copy(
+                &ctx.registries,
+                &ctx.cache,
+                &source,
+                &target,
+                false,
+                &progress,
+            )
+            .await
+            .map(|r| {
+                format!(
+                    "{} manifest(s), {} blob(s) moved",
+                    r.manifests,
+                    r.blobs_transferred + r.blobs_mounted
+                )
+            })
+            .map_err(|e| e.to_string());
             Response::JobDone { job, result }
         }
         Request::Delete { reference } => {
@@ -250,13 +354,20 @@ async fn handle(ctx: Context, request: Request) {
             Response::Validated { dir, result }
         }
         Request::Package { dir } => {
-            let result = package_in_cache(&ctx, &dir).await.map(|(_, package, summary)| {
-                let _ = std::fs::remove_file(&package.path);
-                summary
-            });
+            let result = package_in_cache(&ctx, &dir)
+                .await
+                .map(|(_, package, summary)| {
+                    let _ = std::fs::remove_file(&package.path);
+                    summary
+                });
             Response::Packaged { dir, result }
         }
-        Request::PushExtension { job, dir, target, force } => {
+        Request::PushExtension {
+            job,
+            dir,
+            target,
+            force,
+        } => {
             let progress = job_progress(&out, job);
             let result = async {
                 let tree = tokio::task::spawn_blocking({
@@ -282,16 +393,29 @@ async fn handle(ctx: Context, request: Request) {
             .await;
             Response::JobDone { job, result }
         }
-        Request::Verify { reference, expected } => {
+        Request::Verify {
+            reference,
+            expected,
+        } => {
             let client = ctx.registries.client(&reference.registry);
-            let result = match client.manifest(&reference.repository, &reference.target()).await {
+            let result = match client
+                .manifest(&reference.repository, &reference.target())
+                .await
+            {
                 Ok(m) if m.digest == expected => Ok(m.digest),
-                Ok(m) => Err(format!("the registry serves {} for {reference}, not {expected}", m.digest)),
+                Ok(m) => Err(format!(
+                    "the registry serves {} for {reference}, not {expected}",
+                    m.digest
+                )),
                 Err(e) => Err(e.to_string()),
             };
             Response::Verified { reference, result }
         }
-        Request::Login { registry, username, password } => {
+        Request::Login {
+            registry,
+            username,
+            password,
+        } => {
             let credential = crate::oci::credentials::Credential::Basic { username, password };
             let result = async {
                 ctx.registries
@@ -328,7 +452,10 @@ async fn handle(ctx: Context, request: Request) {
 }
 
 /// Validates and packages `dir` into the cache's temp area.
-async fn package_in_cache(ctx: &Context, dir: &std::path::Path) -> Result<(ExtensionTree, Package, PackageSummary), String> {
+async fn package_in_cache(
+    ctx: &Context,
+    dir: &std::path::Path,
+) -> Result<(ExtensionTree, Package, PackageSummary), String> {
     let dir = dir.to_path_buf();
     let path = ctx.cache.temp_path();
     tokio::task::spawn_blocking(move || {

@@ -444,6 +444,31 @@ impl RegistryClient {
         }
     }
 
+    /// Sends a GET; 404 becomes `NotFound { what }`, other failures an error.
+    async fn get_found(
+        &self,
+        path: &str,
+        headers: HeaderMap,
+        scope: &str,
+        what: impl FnOnce() -> String,
+    ) -> Result<reqwest::Response> {
+        let response = self
+            .send(Method::GET, path, headers, Body::Empty, scope)
+            .await?;
+        if response.status() == StatusCode::NOT_FOUND {
+            return Err(OciError::NotFound {
+                registry: self.registry.clone(),
+                what: what(),
+            });
+        }
+        if !response.status().is_success() {
+            return Err(self
+                .fail(&format!("GET {}", strip_query(path)), response)
+                .await);
+        }
+        Ok(response)
+    }
+
     /// `GET /v2/`: checks the registry answers and the credentials are accepted.
     pub async fn ping(&self) -> Result<()> {
         let response = self
@@ -506,25 +531,10 @@ impl RegistryClient {
         let mut next = Some(format!("/v2/{repo}/tags/list?n=1000"));
         while let Some(path) = next.take() {
             let response = self
-                .send(
-                    Method::GET,
-                    &path,
-                    HeaderMap::new(),
-                    Body::Empty,
-                    &scope_pull(repo),
-                )
+                .get_found(&path, HeaderMap::new(), &scope_pull(repo), || {
+                    format!("repository {repo}")
+                })
                 .await?;
-            if response.status() == StatusCode::NOT_FOUND {
-                return Err(OciError::NotFound {
-                    registry: self.registry.clone(),
-                    what: format!("repository {repo}"),
-                });
-            }
-            if !response.status().is_success() {
-                return Err(self
-                    .fail(&format!("GET /v2/{repo}/tags/list"), response)
-                    .await);
-            }
             next = next_link(response.headers());
             let page: Page = self.json(response, "tag list").await?;
             let tags = page.tags.unwrap_or_default();
@@ -545,17 +555,10 @@ impl RegistryClient {
         );
         let path = format!("/v2/{repo}/manifests/{reference}");
         let response = self
-            .send(Method::GET, &path, headers, Body::Empty, &scope_pull(repo))
+            .get_found(&path, headers, &scope_pull(repo), || {
+                format!("manifest {repo}:{reference}")
+            })
             .await?;
-        if response.status() == StatusCode::NOT_FOUND {
-            return Err(OciError::NotFound {
-                registry: self.registry.clone(),
-                what: format!("manifest {repo}:{reference}"),
-            });
-        }
-        if !response.status().is_success() {
-            return Err(self.fail(&format!("GET {path}"), response).await);
-        }
         let content_type = response
             .headers()
             .get(header::CONTENT_TYPE)
@@ -718,23 +721,10 @@ impl RegistryClient {
     pub async fn blob_bytes(&self, repo: &str, digest: &Digest, limit: u64) -> Result<Vec<u8>> {
         let path = format!("/v2/{repo}/blobs/{digest}");
         let response = self
-            .send(
-                Method::GET,
-                &path,
-                HeaderMap::new(),
-                Body::Empty,
-                &scope_pull(repo),
-            )
+            .get_found(&path, HeaderMap::new(), &scope_pull(repo), || {
+                format!("blob {digest} in {repo}")
+            })
             .await?;
-        if response.status() == StatusCode::NOT_FOUND {
-            return Err(OciError::NotFound {
-                registry: self.registry.clone(),
-                what: format!("blob {digest} in {repo}"),
-            });
-        }
-        if !response.status().is_success() {
-            return Err(self.fail(&format!("GET {path}"), response).await);
-        }
         if response.content_length().is_some_and(|n| n > limit) {
             return Err(OciError::Protocol {
                 registry: self.registry.clone(),
@@ -1119,7 +1109,9 @@ fn percent_encode(value: &str) -> String {
     value
         .bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()

@@ -128,7 +128,8 @@ impl PublishPane {
 
     pub fn move_by(&mut self, delta: isize) {
         if !self.entries.is_empty() {
-            self.selected = (self.selected as isize + delta).clamp(0, self.entries.len() as isize - 1) as usize;
+            self.selected =
+                (self.selected as isize + delta).clamp(0, self.entries.len() as isize - 1) as usize;
         }
     }
 
@@ -155,7 +156,11 @@ impl PublishPane {
                 let previous = self.cwd.clone();
                 self.cwd = parent.to_path_buf();
                 self.read_dir();
-                self.selected = self.entries.iter().position(|e| e.path == previous).unwrap_or(0);
+                self.selected = self
+                    .entries
+                    .iter()
+                    .position(|e| e.path == previous)
+                    .unwrap_or(0);
                 true
             }
             _ => false,
@@ -260,7 +265,9 @@ pub fn set_manifest_version(dir: &Path, version: &semver::Version) -> std::io::R
         })
         .collect();
     if !found {
-        return Err(std::io::Error::other("manifest.yaml has no top-level `version:` line"));
+        return Err(std::io::Error::other(
+            "manifest.yaml has no top-level `version:` line",
+        ));
     }
     let mut out = lines.join("\n");
     if text.ends_with('\n') {

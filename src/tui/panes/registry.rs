@@ -63,7 +63,10 @@ impl RegistryPane {
     }
 
     pub fn registry(&self) -> &str {
-        self.registries.get(self.current).map(String::as_str).unwrap_or("")
+        self.registries
+            .get(self.current)
+            .map(String::as_str)
+            .unwrap_or("")
     }
 
     /// Asks for the repositories of the current registry.
@@ -179,11 +182,15 @@ impl RegistryPane {
     /// An explanation for a failed load, with what to do.
     pub fn explain(error: &str) -> String {
         if error.contains("does not offer a catalog") {
-            format!("{error}\n\nOpen a repository by name with `:` → switch-registry, or list tags with `provisioning oci tags NAME`.")
+            format!(
+                "{error}\n\nOpen a repository by name with `:` → switch-registry, or list tags with `provisioning oci tags NAME`."
+            )
         } else if error.contains("authentication required") || error.contains("Unauthorized") {
             format!("{error}\n\nPress L to log in.")
         } else if error.contains("cannot reach") {
-            format!("{error}\n\nThe registry is down or unreachable; press ctrl-r to retry, R to choose another.")
+            format!(
+                "{error}\n\nThe registry is down or unreachable; press ctrl-r to retry, R to choose another."
+            )
         } else {
             error.to_string()
         }

@@ -85,7 +85,10 @@ impl TransfersPane {
     }
 
     pub fn running(&self) -> usize {
-        self.jobs.iter().filter(|j| j.state == JobState::Running).count()
+        self.jobs
+            .iter()
+            .filter(|j| j.state == JobState::Running)
+            .count()
     }
 
     pub fn job_mut(&mut self, id: JobId) -> Option<&mut Job> {
@@ -110,7 +113,11 @@ impl TransfersPane {
                     },
                 );
             }
-            TransferEvent::Progress { digest, done, total } => {
+            TransferEvent::Progress {
+                digest,
+                done,
+                total,
+            } => {
                 let blob = job.blobs.entry(digest).or_default();
                 blob.done = done;
                 blob.total = total;
@@ -143,7 +150,8 @@ impl TransfersPane {
 
     pub fn move_by(&mut self, delta: isize) {
         if !self.jobs.is_empty() {
-            self.selected = (self.selected as isize + delta).clamp(0, self.jobs.len() as isize - 1) as usize;
+            self.selected =
+                (self.selected as isize + delta).clamp(0, self.jobs.len() as isize - 1) as usize;
         }
     }
 }
