@@ -180,19 +180,20 @@ pub fn conflict_error(reference: &Reference, existing: &Digest, ours: &Digest) -
     }
 }
 
-/// Pushes an extension version to `target` (its tag is the version).
+/// Pushes an extension version to `target` (its tag is the version). `existing` is what the
+/// registry has under that tag now (the caller looked, once).
 pub async fn push(
     registries: &Registries,
     target: &Reference,
     artifact: &ExtensionArtifact,
     package_path: &Path,
+    existing: Option<Digest>,
     force: bool,
     progress: &Progress,
 ) -> Result<PushOutcome> {
     let client = registries.client(&target.registry);
     let repo = &target.repository;
     let tag = target.target();
-    let existing = client.manifest_digest(repo, &tag).await?;
     let status = match existing {
         Some(d) if d == artifact.digest => {
             return Ok(PushOutcome {

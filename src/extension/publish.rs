@@ -159,19 +159,28 @@ pub async fn publish_one(
         );
     }
     let client = registries.client(&target.registry);
-    if !force
-        && let Some(existing) = client
-            .manifest_digest(&target.repository, &target.target())
-            .await?
-        && existing != built.digest
+    let existing = client
+        .manifest_digest(&target.repository, &target.target())
+        .await?;
+    if let Some(existing) = &existing
+        && !force
+        && *existing != built.digest
     {
         return Ok(PublishStatus::Conflict {
-            registry: existing,
+            registry: existing.clone(),
             local: built.digest,
         });
     }
-    let outcome =
-        artifact::push(registries, target, &built, &package_path, force, progress).await?;
+    let outcome = artifact::push(
+        registries,
+        target,
+        &built,
+        &package_path,
+        existing,
+        force,
+        progress,
+    )
+    .await?;
     drop(guard);
     Ok(match outcome.status {
         PushStatus::Published => PublishStatus::Published {

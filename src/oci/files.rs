@@ -523,6 +523,9 @@ pub struct Staging {
     /// ones lead.
     symlinks: Vec<(PathBuf, PathBuf)>,
     failed: bool,
+    /// Directories `new` created for `dest`, deepest first: removed again (when empty) if
+    /// nothing is committed, so a refused pull leaves no directory behind.
+    created: Vec<PathBuf>,
 }
 
 impl std::fmt::Debug for Staging {
@@ -541,6 +544,10 @@ impl Drop for Staging {
         {
             tracing::warn!(path = %self.dir.display(), error = %e, "could not remove staging directory");
         }
+        for dir in &self.created {
+            // Only empty directories go; anything else put there is kept.
+            let _ = fs::remove_dir(dir);
+        }
     }
 }
 
@@ -549,6 +556,12 @@ impl Staging {
     /// is on another filesystem (e.g. `dest` is a mount point) or not writable, the staging
     /// directory is a hidden directory inside `dest` instead, so that commit stays a rename.
     pub fn new(dest: &Path) -> Result<Staging, FilesError> {
+        let created: Vec<PathBuf> = std::path::absolute(dest)
+            .map_err(io_err(dest))?
+            .ancestors()
+            .take_while(|p| !p.exists())
+            .map(Path::to_path_buf)
+            .collect();
         fs::create_dir_all(dest).map_err(io_err(dest))?;
         let dest = fs::canonicalize(dest).map_err(io_err(dest))?;
         if !fs::metadata(&dest).map_err(io_err(&dest))?.is_dir() {
@@ -592,6 +605,7 @@ impl Staging {
             content,
             symlinks: Vec::new(),
             failed: false,
+            created,
         };
         create_private_dir(&staging.content).map_err(io_err(&staging.content))?;
         Ok(staging)
@@ -950,10 +964,11 @@ impl Staging {
     /// different content is refused unless `overwrite` is set, in which case it is replaced
     /// (a file atomically by rename; a directory is moved aside first and deleted afterwards).
     /// If a rename fails midway, the entries already moved are moved back.
-    pub fn commit(self, overwrite: bool) -> Result<Vec<PathBuf>, FilesError> {
+    pub fn commit(mut self, overwrite: bool) -> Result<Vec<PathBuf>, FilesError> {
         if self.failed {
             return Err(FilesError::Incomplete);
         }
+        self.created.clear();
         let mut names = Vec::new();
         for item in fs::read_dir(&self.content).map_err(io_err(&self.content))? {
             let item = item.map_err(io_err(&self.content))?;

@@ -7,6 +7,7 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span, Text};
 use ratatui::widgets::{Block, Borders, Clear, Gauge, Paragraph, Row, Table, Tabs, Wrap};
 
+use super::action::Action;
 use super::app::{App, ListGeometry, Overlay, PaneId, ToastKind, palette_matches};
 use super::panes::LoadState;
 use super::panes::publish::Step;
@@ -57,16 +58,44 @@ fn draw_tabs(frame: &mut Frame, app: &App, area: Rect) {
 }
 
 fn draw_hints(frame: &mut Frame, app: &App, area: Rect) {
-    let mut spans = Vec::new();
-    for action in app.hints() {
+    // Help and quit always show; the pane's own keys fill what room is left before them.
+    let hint = |action: Action| -> Option<(String, String)> {
         let keys = app.keymap.keys_for(action);
-        let Some(key) = keys.first() else { continue };
-        spans.push(Span::styled(format!(" {key} "), app.theme.accent));
-        spans.push(Span::styled(
-            format!("{} ", action.describe()),
-            app.theme.muted,
-        ));
+        let key = keys.first()?;
+        Some((format!(" {key} "), format!("{} ", action.describe())))
+    };
+    let essential: Vec<(String, String)> = [Action::Help, Action::Quit]
+        .into_iter()
+        .filter_map(hint)
+        .collect();
+    let width = |list: &[(String, String)]| -> usize {
+        list.iter()
+            .map(|(k, d)| k.chars().count() + d.chars().count())
+            .sum()
+    };
+    let mut shown = Vec::new();
+    for action in app
+        .hints()
+        .into_iter()
+        .filter(|a| !matches!(a, Action::Help | Action::Quit))
+    {
+        let Some(item) = hint(action) else { continue };
+        shown.push(item);
+        if width(&shown) + width(&essential) > area.width as usize {
+            shown.pop();
+            break;
+        }
     }
+    shown.extend(essential);
+    let spans: Vec<Span> = shown
+        .into_iter()
+        .flat_map(|(k, d)| {
+            [
+                Span::styled(k, app.theme.accent),
+                Span::styled(d, app.theme.muted),
+            ]
+        })
+        .collect();
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
@@ -186,7 +215,7 @@ fn draw_registry(frame: &mut Frame, app: &App, area: Rect) {
         }
         Level::Tags => {
             let title = format!(
-                "{header} tags {}/{}{}",
+                "{header}tags {}/{}{}",
                 pane.tags.len(),
                 pane.tags.total(),
                 filter_label(&pane.tags.filter, pane.tags.filtering)
@@ -220,7 +249,7 @@ fn draw_registry(frame: &mut Frame, app: &App, area: Rect) {
         }
         Level::Detail => {
             let title = format!(
-                "{header} {}",
+                "{header}{}",
                 pane.detail_of
                     .as_ref()
                     .and_then(|r| r.tag.clone())
@@ -253,7 +282,7 @@ fn filter_label(filter: &str, filtering: bool) -> String {
 }
 
 fn detail_text<'a>(app: &App, d: &'a crate::oci::browse::Inspection) -> Text<'a> {
-    let key = |k: &'a str| Span::styled(format!("{k:<14}"), app.theme.muted);
+    let key = |k: &'a str| Span::styled(format!("{k:<14} "), app.theme.muted);
     let mut lines = vec![
         Line::from(vec![key("digest"), Span::raw(d.digest.to_string())]),
         Line::from(vec![key("media type"), Span::raw(d.media_type.as_str())]),
@@ -413,6 +442,15 @@ fn draw_transfers(frame: &mut Frame, app: &App, area: Rect) {
     );
     frame.render_widget(table, list);
     if let Some(job) = pane.selected_job() {
+        let [what, detail] =
+            Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(detail);
+        frame.render_widget(
+            Paragraph::new(Line::styled(
+                format!("{} {}", job.kind, job.description),
+                app.theme.accent,
+            )),
+            what,
+        );
         let mut constraints = vec![Constraint::Length(1)];
         constraints.extend(
             job.blobs
@@ -468,7 +506,7 @@ fn draw_transfers(frame: &mut Frame, app: &App, area: Rect) {
 
 fn draw_publish(frame: &mut Frame, app: &App, area: Rect) {
     let pane = &app.publish;
-    let steps: Vec<Span> = Step::ALL
+    let mut steps: Vec<Span> = Step::ALL
         .iter()
         .flat_map(|s| {
             let style = if *s == pane.step {
@@ -482,6 +520,7 @@ fn draw_publish(frame: &mut Frame, app: &App, area: Rect) {
             ]
         })
         .collect();
+    steps.pop();
     let outer = block(app, Line::from(steps));
     let inner = outer.inner(area);
     frame.render_widget(outer, area);
@@ -676,44 +715,71 @@ fn centered(area: Rect, width: u16, height: u16) -> Rect {
 fn draw_overlay(frame: &mut Frame, app: &App, overlay: &Overlay, area: Rect) {
     match overlay {
         Overlay::Help => {
-            let popup = centered(area, 64, area.height.saturating_sub(4));
-            let lines: Vec<Line> = crate::tui::action::Action::ALL
+            let entries: Vec<Line> = Action::ALL
                 .iter()
                 .filter_map(|a| {
                     let keys = app.keymap.keys_for(*a);
                     (!keys.is_empty()).then(|| {
                         Line::from(vec![
-                            Span::styled(format!("{:<22}", keys.join(" ")), app.theme.accent),
+                            Span::styled(format!("{:<12}", keys.join(" ")), app.theme.accent),
                             Span::raw(a.describe()),
                         ])
                     })
                 })
                 .collect();
+            let rows_available = area.height.saturating_sub(6).max(1) as usize;
+            // One column when everything fits, else two side by side.
+            let columns = if entries.len() <= rows_available {
+                1
+            } else {
+                2
+            };
+            let per_column = entries.len().div_ceil(columns);
+            let width = if columns == 1 {
+                56
+            } else {
+                area.width.saturating_sub(2)
+            };
+            let popup = centered(area, width, per_column as u16 + 2);
             frame.render_widget(Clear, popup);
-            frame.render_widget(
-                Paragraph::new(lines)
-                    .block(block(app, " help (esc closes) "))
-                    .style(app.theme.base),
-                popup,
-            );
+            let outer = block(app, " help (esc closes) ").style(app.theme.base);
+            let inner = outer.inner(popup);
+            frame.render_widget(outer, popup);
+            let areas = Layout::horizontal(vec![Constraint::Ratio(1, columns as u32); columns])
+                .split(inner);
+            for (column, chunk) in entries.chunks(per_column.max(1)).enumerate() {
+                frame.render_widget(Paragraph::new(chunk.to_vec()), areas[column]);
+            }
         }
         Overlay::Palette { input, selected } => {
             let matches = palette_matches(input);
-            let popup = centered(area, 60, (matches.len() as u16 + 3).min(area.height));
+            // Leave the tab and hint bars visible; scroll the list to keep the selection shown.
+            let rows = (area.height.saturating_sub(5) as usize)
+                .max(1)
+                .min(matches.len().max(1));
+            let popup = centered(area, 60, rows as u16 + 3);
+            let selected = (*selected).min(matches.len().saturating_sub(1));
+            let offset = selected.saturating_sub(rows.saturating_sub(1));
             let mut lines = vec![Line::from(vec![
                 Span::styled(": ", app.theme.accent),
                 Span::raw(input.clone()),
                 Span::raw("▏"),
             ])];
-            let selected = (*selected).min(matches.len().saturating_sub(1));
-            lines.extend(matches.iter().enumerate().map(|(i, a)| {
-                let style = if i == selected {
-                    app.theme.selection
-                } else {
-                    app.theme.base
-                };
-                Line::styled(format!(" {:<18} {}", a.name(), a.describe()), style)
-            }));
+            lines.extend(
+                matches
+                    .iter()
+                    .enumerate()
+                    .skip(offset)
+                    .take(rows)
+                    .map(|(i, a)| {
+                        let style = if i == selected {
+                            app.theme.selection
+                        } else {
+                            app.theme.base
+                        };
+                        Line::styled(format!(" {:<18} {}", a.name(), a.describe()), style)
+                    }),
+            );
             frame.render_widget(Clear, popup);
             frame.render_widget(
                 Paragraph::new(lines)

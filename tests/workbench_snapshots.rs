@@ -1,0 +1,396 @@
+//! What each pane and overlay looks like, drawn into a `TestBackend` from fixed state (no
+//! network) at 120×40 and 80×24, in the default theme (text) and without colors (text plus a
+//! style mask under every styled row: `b` bold, `r` reversed, `R` both, `u` underlined,
+//! `*` anything else).
+
+#[path = "common/workbench.rs"]
+mod workbench;
+
+use std::path::PathBuf;
+
+use crossterm::event::KeyCode;
+use provisioning::oci::Reference;
+use provisioning::tui::action::Action;
+use provisioning::tui::app::{App, Overlay};
+use provisioning::tui::panes::LoadState;
+use provisioning::tui::panes::publish::{PickerEntry, Step};
+use provisioning::tui::panes::registry::Level;
+use provisioning::tui::screen;
+use provisioning::tui::theme::Theme;
+use provisioning::tui::worker::{PackageSummary, Response, ValidationSummary};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::style::Modifier;
+
+use workbench::*;
+
+const REGISTRY: &str = "registry.example:5000";
+
+const SIZES: [(u16, u16); 2] = [(120, 40), (80, 24)];
+
+/// The bundled samples' names, in catalog order.
+const NAMES: [&str; 37] = [
+    "aws",
+    "buildkit",
+    "cilium",
+    "coder",
+    "containerd",
+    "coredns",
+    "crio",
+    "crun",
+    "cycle-a",
+    "cycle-b",
+    "etcd",
+    "external-nfs",
+    "gitea",
+    "ip-aliases",
+    "kms",
+    "kubectl",
+    "kubernetes",
+    "legacy-dash",
+    "local",
+    "mayastor",
+    "nushell",
+    "oci-reg",
+    "oras",
+    "os",
+    "podman",
+    "postgres",
+    "proxy",
+    "radicle",
+    "redis",
+    "resolv",
+    "rook-ceph",
+    "runc",
+    "upcloud",
+    "web",
+    "web-cicd",
+    "webhook",
+    "youki",
+];
+
+/// A fresh app on the fixture registry with `theme`; its first request is dropped.
+fn app(theme: &Theme) -> App {
+    let mut app = app_with(
+        REGISTRY,
+        NAMESPACE,
+        PathBuf::from("/nonexistent/workspace"),
+        theme.clone(),
+    );
+    app.take_requests();
+    app
+}
+
+fn with_repositories(theme: &Theme) -> App {
+    let mut app = app(theme);
+    app.handle_response(Response::Repositories {
+        registry: REGISTRY.to_string(),
+        result: Ok(named_repositories(NAMESPACE, &NAMES)),
+    });
+    let kubernetes = NAMES.iter().position(|n| *n == "kubernetes").unwrap();
+    app.registry.repos.select(kubernetes);
+    app
+}
+
+fn with_tags(theme: &Theme) -> App {
+    let mut app = with_repositories(theme);
+    app.apply(Action::Open);
+    app.take_requests();
+    let reference = app.registry.tags_of.clone().expect("tags requested");
+    app.handle_response(Response::Tags {
+        result: Ok(tag_entries(
+            REGISTRY,
+            &reference.repository,
+            &["1.31.1", "1.30.2", "1.29.3", "1.28.0", "1.27.11", "latest"],
+        )),
+        reference,
+    });
+    app
+}
+
+fn with_detail(theme: &Theme) -> App {
+    let mut app = with_tags(theme);
+    app.apply(Action::Open);
+    app.take_requests();
+    let reference: Reference = app.registry.detail_of.clone().expect("detail requested");
+    app.handle_response(Response::Inspected {
+        result: Ok(Box::new(extension_inspection(&reference))),
+        reference,
+    });
+    assert_eq!(app.registry.level, Level::Detail);
+    app
+}
+
+fn with_transfers(theme: &Theme) -> App {
+    let mut app = app(theme);
+    add_job(&mut app, 1, "kubernetes", 2, 18_432, 2, Fate::Done);
+    add_job(&mut app, 2, "postgres", 2, 2_500_000, 1, Fate::Failed);
+    add_job(&mut app, 3, "cilium", 3, 700_000, 1, Fate::Cancelled);
+    add_job(&mut app, 4, "harbor", 5, 3_145_728, 3, Fate::Running);
+    app.apply(Action::GoTransfers);
+    app
+}
+
+fn publish_app(theme: &Theme, step: Step) -> App {
+    let mut app = app(theme);
+    app.apply(Action::GoPublish);
+    let publish = &mut app.publish;
+    let root = PathBuf::from("/work/extensions/taskservs");
+    publish.cwd = root.clone();
+    publish.entries = ["containerd", "etcd", "notes", "redis"]
+        .iter()
+        .map(|name| PickerEntry {
+            name: name.to_string(),
+            path: root.join(name),
+            extension: *name != "notes",
+        })
+        .collect();
+    publish.selected = 3;
+    if step == Step::Pick {
+        return app;
+    }
+    let version = semver::Version::new(0, 3, 0);
+    publish.dir = Some(root.join("redis"));
+    publish.summary = Some(ValidationSummary {
+        name: "redis".into(),
+        kind: "taskserv".into(),
+        version: version.clone(),
+        warnings: vec!["README.md: warning: no usage section".into()],
+    });
+    publish.validation = LoadState::Loaded;
+    publish.package = Some(PackageSummary {
+        files: 12,
+        size: 5_321,
+        digest: digest_of("redis content"),
+        manifest_digest: digest_of("redis manifest"),
+        name: "redis".into(),
+        version,
+    });
+    publish.package_state = LoadState::Loaded;
+    publish.existing = tag_entries(REGISTRY, &format!("{NAMESPACE}/redis"), &["0.2.0", "0.1.0"]);
+    publish.existing_state = LoadState::Loaded;
+    publish.step = step;
+    if step == Step::Done {
+        publish.push_job = Some(1);
+        publish.push_result = Some(Ok(format!("pushed {}", digest_of("redis manifest"))));
+        publish.verified = Some(Ok(digest_of("redis manifest")));
+    }
+    app
+}
+
+fn with_help(theme: &Theme) -> App {
+    let mut app = with_repositories(theme);
+    app.handle_key(ch('?'));
+    assert!(matches!(app.overlay, Some(Overlay::Help)));
+    app
+}
+
+fn with_palette(theme: &Theme) -> App {
+    let mut app = with_repositories(theme);
+    app.handle_key(ch(':'));
+    app.handle_key(key(KeyCode::Down));
+    assert!(matches!(app.overlay, Some(Overlay::Palette { .. })));
+    app
+}
+
+fn with_filtered_palette(theme: &Theme) -> App {
+    let mut app = with_repositories(theme);
+    app.handle_key(ch(':'));
+    type_text(&mut app, "pull");
+    app
+}
+
+fn marker(modifier: Modifier) -> char {
+    let bold = modifier.contains(Modifier::BOLD);
+    let reversed = modifier.contains(Modifier::REVERSED);
+    match (bold, reversed) {
+        (true, true) => 'R',
+        (false, true) => 'r',
+        (true, false) => 'b',
+        _ if modifier.contains(Modifier::UNDERLINED) => 'u',
+        _ if modifier.is_empty() => ' ',
+        _ => '*',
+    }
+}
+
+/// The frame as text; with `masks`, each styled row is followed by its style mask.
+fn render(app: &App, width: u16, height: u16, masks: bool) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("terminal");
+    terminal
+        .draw(|frame| screen::draw(frame, app))
+        .expect("draw");
+    let buffer = terminal.backend().buffer();
+    let mut out = String::new();
+    for y in 0..height {
+        let mut text = String::new();
+        let mut mask = String::new();
+        for x in 0..width {
+            let cell = &buffer[(x, y)];
+            text.push_str(cell.symbol());
+            mask.push(marker(cell.modifier));
+        }
+        out.push_str(&format!("{y:>2} {}\n", text.trim_end()));
+        let mask = mask.trim_end();
+        if masks && !mask.is_empty() {
+            out.push_str(&format!("   {mask}\n"));
+        }
+    }
+    out
+}
+
+/// Snapshots `build`'s app at every size, with and without colors.
+fn snapshot_all(name: &str, build: fn(&Theme) -> App) {
+    let mut settings = insta::Settings::clone_current();
+    settings.set_prepend_module_to_snapshot(false);
+    settings.set_omit_expression(true);
+    settings.add_filter(r"sha256:[0-9a-f]+", "sha256:[digest]");
+    settings.add_filter(r"\d+(\.\d)? (B|KiB|MiB|GiB)/s", "[rate]");
+    settings.add_filter(r"127\.0\.0\.1:\d+", "127.0.0.1:[port]");
+    settings.add_filter(r"/tmp/\.tmp[A-Za-z0-9]+", "[temp]");
+    settings.bind(|| {
+        for (label, theme) in [
+            ("dark", Theme::dark()),
+            ("nocolor", Theme::dark().no_color()),
+        ] {
+            let app = build(&theme);
+            for (width, height) in SIZES {
+                let text = render(&app, width, height, label == "nocolor");
+                insta::assert_snapshot!(format!("{name}@{width}x{height}_{label}"), text);
+            }
+        }
+    });
+}
+
+#[test]
+fn registry_repositories() {
+    snapshot_all("registry_repositories", with_repositories);
+}
+
+#[test]
+fn registry_tags() {
+    snapshot_all("registry_tags", with_tags);
+}
+
+#[test]
+fn registry_detail() {
+    snapshot_all("registry_detail", with_detail);
+}
+
+#[test]
+fn transfers() {
+    snapshot_all("transfers", with_transfers);
+}
+
+#[test]
+fn publish_pick() {
+    snapshot_all("publish_pick", |theme| publish_app(theme, Step::Pick));
+}
+
+#[test]
+fn publish_target() {
+    snapshot_all("publish_target", |theme| publish_app(theme, Step::Target));
+}
+
+#[test]
+fn publish_done() {
+    snapshot_all("publish_done", |theme| publish_app(theme, Step::Done));
+}
+
+#[test]
+fn help_overlay() {
+    snapshot_all("help", with_help);
+}
+
+#[test]
+fn palette_overlay() {
+    snapshot_all("palette", with_palette);
+}
+
+#[test]
+fn palette_filtered() {
+    snapshot_all("palette_filtered", with_filtered_palette);
+}
+
+/// The selection stays visible without colors: its row is reversed.
+#[test]
+fn selection_is_visible_without_colors() {
+    let app = with_repositories(&Theme::dark().no_color());
+    let text = render(&app, 80, 24, true);
+    let lines: Vec<&str> = text.lines().collect();
+    let row = lines
+        .iter()
+        .position(|l| l.contains(" kubernetes"))
+        .expect("kubernetes is drawn");
+    assert!(
+        lines
+            .get(row + 1)
+            .is_some_and(|mask| mask.contains("RRRRRRRRRR")),
+        "{text}"
+    );
+}
+
+/// Every keymap entry fits in the help at the smallest supported size.
+#[test]
+fn help_lists_every_action_at_80x24() {
+    let app = with_help(&Theme::dark());
+    let text = render(&app, 80, 24, false);
+    let missing: Vec<&str> = Action::ALL
+        .iter()
+        .map(|a| a.describe())
+        .filter(|d| !text.contains(d))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "not shown in the help at 80×24: {missing:?}\n{text}"
+    );
+}
+
+/// Field names in the detail are followed by a space, also the longest.
+#[test]
+fn detail_keys_stay_apart_from_values() {
+    let app = with_detail(&Theme::dark());
+    let text = render(&app, 120, 40, false);
+    let line = text
+        .lines()
+        .find(|l| l.contains("min_provisioning_version"))
+        .expect("the field is shown");
+    assert!(
+        line.contains("min_provisioning_version 3.4.0")
+            || line.contains("min_provisioning_version  "),
+        "{line}"
+    );
+}
+
+/// How to get help and how to quit stay in the hint bar at 80 columns.
+#[test]
+fn hints_keep_help_and_quit_at_80_columns() {
+    for app in [
+        with_repositories(&Theme::dark()),
+        with_detail(&Theme::dark()),
+        with_transfers(&Theme::dark()),
+    ] {
+        let text = render(&app, 80, 24, false);
+        let hints = text.lines().last().unwrap_or_default();
+        assert!(
+            hints.contains("? help") && hints.contains("q quit"),
+            "{hints}"
+        );
+    }
+}
+
+/// The palette's selection stays on screen when moved past the rows that fit.
+#[test]
+fn palette_selection_stays_visible_at_80x24() {
+    let mut app = with_repositories(&Theme::dark());
+    app.handle_key(ch(':'));
+    let last = Action::ALL.len() - 1;
+    for _ in 0..last {
+        app.handle_key(key(KeyCode::Down));
+    }
+    let text = render(&app, 80, 24, false);
+    let name = Action::ALL[last].name();
+    assert!(
+        text.contains(&format!(" {name} ")),
+        "{name} is selected but not shown:\n{text}"
+    );
+}
