@@ -117,6 +117,7 @@ pub async fn pull(
         progress,
     )
     .await?;
+    cache.sync();
     let descriptor = Descriptor {
         media_type: manifest.media_type.clone(),
         digest: manifest.digest.clone(),

@@ -881,7 +881,6 @@ impl RegistryClient {
             }
         }
         file.flush().await.map_err(|e| OciError::io(dest, e))?;
-        file.sync_all().await.map_err(|e| OciError::io(dest, e))?;
         let actual = hasher.finish();
         if actual != *digest {
             return Err(OciError::DigestMismatch {
