@@ -417,7 +417,6 @@ pub async fn pull(
     let path = cache
         .fetch(&client, &reference.repository, layer, progress)
         .await?;
-    cache.sync();
     let reference_owned = reference.clone();
     let dest_owned = dest.to_path_buf();
     let index = tokio::task::spawn_blocking(move || {

@@ -153,19 +153,6 @@ impl BlobCache {
         }
     }
 
-    /// Makes what was downloaded durable with one `syncfs` for the cache's filesystem, instead
-    /// of an fsync per blob (which dominates pulls of many small blobs).
-    pub fn sync(&self) {
-        #[cfg(target_os = "linux")]
-        if let Ok(dir) = fs::File::open(&self.root) {
-            use std::os::fd::AsRawFd;
-            // SAFETY: syncfs takes a valid open descriptor, which `dir` is while in scope.
-            unsafe {
-                libc::syncfs(dir.as_raw_fd());
-            }
-        }
-    }
-
     /// Records `descriptor` in `index.json` under `ref_name`, replacing an older entry.
     pub fn tag(&self, ref_name: &str, descriptor: &Descriptor) -> Result<()> {
         self.update_index(|manifests| {

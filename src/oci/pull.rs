@@ -117,7 +117,6 @@ pub async fn pull(
         progress,
     )
     .await?;
-    cache.sync();
     let descriptor = Descriptor {
         media_type: manifest.media_type.clone(),
         digest: manifest.digest.clone(),
