@@ -178,6 +178,33 @@ fn select_repo(driver: &mut Driver, name: &str) {
 }
 
 /// Loads the repositories, filters to `name` and opens its tags.
+/// Enter in the detail offers the declared dependencies and jumps to the chosen one's tags.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enter_in_the_detail_opens_a_dependency() {
+    let env = Env::start(true, &[]).await;
+    let mut driver = env.driver();
+    open_tags(&mut driver, "kubernetes").await;
+    driver.code(KeyCode::Enter);
+    driver.settle().await;
+    assert_eq!(driver.app.registry.detail_state, LoadState::Loaded);
+    driver.code(KeyCode::Enter);
+    answer_prompt(&mut driver, "etcd");
+    driver.settle().await;
+    assert_eq!(driver.app.registry.level, Level::Tags);
+    assert_eq!(driver.app.registry.tags_state, LoadState::Loaded);
+    assert_eq!(
+        driver
+            .app
+            .registry
+            .tags_of
+            .as_ref()
+            .map(|r| r.name().to_string()),
+        Some("etcd".to_string())
+    );
+    assert_eq!(tag_names(&driver), ["3.5.12", "3.5.9"]);
+    env.stop().await;
+}
+
 async fn open_tags(driver: &mut Driver, name: &str) {
     driver.settle().await;
     driver.press(ch('/'));

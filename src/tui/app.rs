@@ -85,6 +85,7 @@ pub enum PromptPurpose {
         dir: PathBuf,
     },
     QuitConfirm,
+    OpenDependency,
 }
 
 #[derive(Clone, Debug)]
@@ -228,6 +229,7 @@ impl App {
                     Action::Delete,
                 ],
                 Level::Detail => vec![
+                    Action::Open,
                     Action::Back,
                     Action::Pull,
                     Action::CopyTo,
@@ -489,6 +491,16 @@ impl App {
                     _ => self.toast("Type `TYPE NAME`, e.g. `taskserv redis`", ToastKind::Error),
                 }
             }
+            PromptPurpose::OpenDependency => {
+                if let Some(request) = self.registry.open_dependency(&input) {
+                    self.send(request);
+                } else if !input.is_empty() {
+                    self.toast(
+                        format!("`{input}` is not in this registry's namespace"),
+                        ToastKind::Error,
+                    );
+                }
+            }
             PromptPurpose::QuitConfirm => {
                 if input.eq_ignore_ascii_case("y") || input.eq_ignore_ascii_case("yes") {
                     self.quit = true;
@@ -572,6 +584,20 @@ impl App {
             Action::PageDown => self.registry.move_by(page),
             Action::Top => self.registry.to_end(false),
             Action::Bottom => self.registry.to_end(true),
+            Action::Open if self.registry.level == Level::Detail => {
+                let names = self.registry.dependency_names();
+                if names.is_empty() {
+                    self.toast("This artifact declares no dependencies", ToastKind::Info);
+                } else {
+                    let first = names[0].clone();
+                    self.prompt(
+                        PromptPurpose::OpenDependency,
+                        format!("Open dependency ({})", names.join(", ")),
+                        first,
+                        false,
+                    );
+                }
+            }
             Action::Open => {
                 if let Some(request) = self.registry.open() {
                     self.send(request);

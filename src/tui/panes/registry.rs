@@ -139,6 +139,36 @@ impl RegistryPane {
         }
     }
 
+    /// Names of the dependencies the shown extension declares.
+    pub fn dependency_names(&self) -> Vec<String> {
+        self.detail
+            .as_ref()
+            .and_then(|d| d.config_content.as_ref())
+            .and_then(|c| c.get("dependencies"))
+            .and_then(|d| d.as_object())
+            .map(|deps| deps.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Jumps to a dependency's repository and lists its tags.
+    pub fn open_dependency(&mut self, name: &str) -> Option<Request> {
+        let repository = if self.namespace.is_empty() {
+            name.to_string()
+        } else {
+            format!("{}/{name}", self.namespace)
+        };
+        self.repos.set_filter("");
+        self.repos.filtering = false;
+        let index = self
+            .repos
+            .items()
+            .iter()
+            .position(|r| r.repository == repository)?;
+        self.repos.select(index);
+        self.level = Level::Repositories;
+        self.open()
+    }
+
     /// Back one level; false at the top.
     pub fn back(&mut self) -> bool {
         self.level = match self.level {
