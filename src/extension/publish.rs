@@ -219,33 +219,27 @@ pub async fn publish_all(
             let dir = dir.clone();
             tokio::task::spawn_blocking(move || package::validate(&dir)).await
         };
-        let tree = match validated {
-            Ok(Ok(tree)) => Arc::new(tree),
-            Ok(Err(e)) => {
+        let reason = match validated {
+            Ok(Ok(tree)) => Ok(Arc::new(tree)),
+            Ok(Err(e)) => Err(e
+                .problems
+                .first()
+                .map(|p| p.to_string())
+                .unwrap_or_else(|| e.to_string())),
+            Err(e) => Err(e.to_string()),
+        };
+        let tree = match reason {
+            Ok(tree) => tree,
+            Err(reason) => {
                 return PublishEntry {
                     directory: dir,
                     name: None,
                     version: None,
                     reference: None,
-                    status: PublishStatus::Failed {
-                        reason: e
-                            .problems
-                            .first()
-                            .map(|p| p.to_string())
-                            .unwrap_or_else(|| e.to_string()),
-                    },
+                    status: PublishStatus::Failed { reason },
                 };
             }
-            Err(e) => {
-                return PublishEntry {
-                    directory: dir,
-                    name: None,
-                    version: None,
-                    reference: None,
-                    status: PublishStatus::Failed {
-                        reason: e.to_string(),
-                    },
-                };
+        };
             }
         };
         let target = target_reference(defaults, &tree.manifest.name, &tree.manifest.version);
