@@ -219,7 +219,7 @@ pub async fn publish_all(
             let dir = dir.clone();
             tokio::task::spawn_blocking(move || package::validate(&dir)).await
         };
-        let reason = match validated {
+        let validated = match validated {
             Ok(Ok(tree)) => Ok(Arc::new(tree)),
             Ok(Err(e)) => Err(e
                 .problems
@@ -228,7 +228,7 @@ pub async fn publish_all(
                 .unwrap_or_else(|| e.to_string())),
             Err(e) => Err(e.to_string()),
         };
-        let tree = match reason {
+        let tree = match validated {
             Ok(tree) => tree,
             Err(reason) => {
                 return PublishEntry {
@@ -238,8 +238,6 @@ pub async fn publish_all(
                     reference: None,
                     status: PublishStatus::Failed { reason },
                 };
-            }
-        };
             }
         };
         let target = target_reference(defaults, &tree.manifest.name, &tree.manifest.version);
