@@ -5,6 +5,8 @@
 //! with nothing written.
 
 mod common;
+
+use common::skopeo;
 #[path = "common/extension_fixtures.rs"]
 mod extension_fixtures;
 #[path = "common/oci_fixtures.rs"]
@@ -103,26 +105,6 @@ async fn roundtrip(cli: &Cli, host: &str) -> String {
         assert!(mode & 0o100 != 0, "{script} stays executable ({mode:o})");
     }
     digest
-}
-
-async fn skopeo(args: Vec<String>) -> Vec<u8> {
-    tokio::task::spawn_blocking(move || {
-        let output = std::process::Command::new("skopeo")
-            .arg("--insecure-policy")
-            .args(&args)
-            .output()
-            .expect("run skopeo");
-        assert!(
-            output.status.success(),
-            "skopeo {} failed ({}):\n{}",
-            args.join(" "),
-            output.status,
-            text(&output.stderr)
-        );
-        output.stdout
-    })
-    .await
-    .unwrap()
 }
 
 /// skopeo copies `ext/demo:0.1.0` into a layout and from there to `ext/other:0.1.0`; the

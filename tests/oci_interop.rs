@@ -2,6 +2,8 @@
 //! within and between our registry and distribution; skopeo reads back the very bytes it pushed.
 
 mod common;
+
+use common::skopeo;
 #[path = "common/layout.rs"]
 mod layout;
 #[path = "common/oci_fixtures.rs"]
@@ -20,26 +22,6 @@ const IMAGE_REPO: &str = "skopeo/image";
 const INDEX_REPO: &str = "skopeo/multi";
 const IMAGE_TAG: &str = "v1";
 const INDEX_TAG: &str = "multi";
-
-async fn skopeo(args: Vec<String>) -> Vec<u8> {
-    tokio::task::spawn_blocking(move || {
-        let output = std::process::Command::new("skopeo")
-            .arg("--insecure-policy")
-            .args(&args)
-            .output()
-            .expect("run skopeo");
-        assert!(
-            output.status.success(),
-            "skopeo {} failed ({}):\n{}",
-            args.join(" "),
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
-        );
-        output.stdout
-    })
-    .await
-    .unwrap()
-}
 
 fn docker_ref(host: &str, repo: &str, reference: &str) -> String {
     if reference.contains(':') {

@@ -2,6 +2,8 @@
 //! registry and back out, and between registries, keep every manifest and blob byte-identical.
 
 mod common;
+
+use common::skopeo;
 #[path = "common/layout.rs"]
 mod layout;
 
@@ -14,28 +16,6 @@ const IMAGE_REPO: &str = "interop/image";
 const INDEX_REPO: &str = "interop/multi";
 const IMAGE_TAG: &str = "v1";
 const INDEX_TAG: &str = "multi";
-
-/// Runs `skopeo --insecure-policy <args>`, asserts success and returns its stdout.
-async fn skopeo(args: &[&str]) -> Vec<u8> {
-    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    tokio::task::spawn_blocking(move || {
-        let output = std::process::Command::new("skopeo")
-            .arg("--insecure-policy")
-            .args(&args)
-            .output()
-            .expect("run skopeo");
-        assert!(
-            output.status.success(),
-            "skopeo {} failed ({}):\n{}",
-            args.join(" "),
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
-        );
-        output.stdout
-    })
-    .await
-    .unwrap()
-}
 
 fn oci_ref(dir: &Path, tag: &str) -> String {
     format!("oci:{}:{tag}", dir.display())

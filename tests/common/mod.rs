@@ -107,3 +107,26 @@ pub fn free_port() -> u16 {
 pub fn sha256(bytes: &[u8]) -> String {
     provisioning::oci::Digest::sha256_of(bytes).to_string()
 }
+
+/// Runs `skopeo --insecure-policy <args>` off the async threads, asserts it succeeded and
+/// returns its stdout.
+pub async fn skopeo<S: AsRef<str>>(args: impl IntoIterator<Item = S>) -> Vec<u8> {
+    let args: Vec<String> = args.into_iter().map(|a| a.as_ref().to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        let output = std::process::Command::new("skopeo")
+            .arg("--insecure-policy")
+            .args(&args)
+            .output()
+            .expect("run skopeo");
+        assert!(
+            output.status.success(),
+            "skopeo {} failed ({}):\n{}",
+            args.join(" "),
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output.stdout
+    })
+    .await
+    .unwrap()
+}
