@@ -789,6 +789,49 @@ fn choose_in_picker(driver: &mut Driver, name: &str) {
     driver.code(KeyCode::Enter);
 }
 
+/// `R` in the target step sends the push to another namespace, and the result says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publish_target_can_change_namespace() {
+    let env = Env::start(false, &[]).await;
+    let workspace = env.path("workspace");
+    scaffold_extension(&workspace, "redis");
+    let mut driver = env.driver_in("workbench-publish", workspace);
+    driver.settle().await;
+    choose_in_picker(&mut driver, "redis");
+    driver.settle().await;
+    assert_eq!(driver.app.publish.step, Step::Package);
+    driver.code(KeyCode::Enter);
+    driver.settle().await;
+    assert_eq!(driver.app.publish.step, Step::Target);
+    driver.press(ch('R'));
+    answer_prompt(&mut driver, &format!("{}/team-b", env.host));
+    driver.settle().await;
+    let target = driver.app.publish.target().expect("target");
+    assert_eq!(
+        target.to_string(),
+        format!("{}/team-b/redis:0.1.0", env.host)
+    );
+    assert_eq!(driver.app.publish.existing_state, LoadState::Loaded);
+    driver.code(KeyCode::Enter);
+    driver.settle().await;
+    assert_eq!(driver.app.publish.step, Step::Done);
+    assert!(
+        matches!(driver.app.publish.verified, Some(Ok(_))),
+        "{:?}",
+        driver.app.publish.verified
+    );
+    assert!(
+        driver
+            .app
+            .publish
+            .workspace_line()
+            .is_some_and(|l| l.contains("/team-b/redis:0.1.0")),
+        "{:?}",
+        driver.app.publish.workspace_line()
+    );
+    env.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publish_validates_packages_pushes_and_verifies() {
     let env = Env::start(false, &[]).await;

@@ -59,6 +59,12 @@ pub fn ui(args: &RegistryArgs, ui: &UiArgs) -> Result<()> {
         {
             registries.push(registry);
         }
+        // Registries with stored credentials are offered too.
+        for registry in ctx.registries.credentials().known_registries() {
+            if !registries.contains(&registry) {
+                registries.push(registry);
+            }
+        }
         let workspace_root = match &ctx.workspace {
             Some(w) => w.root.clone(),
             None => std::env::current_dir()?,

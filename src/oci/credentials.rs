@@ -371,6 +371,25 @@ impl CredentialStore {
         Ok(true)
     }
 
+    /// Registries with stored credentials or a helper configured (`auths` and `credHelpers`
+    /// of config.json, `auths` of auth.json), as `host[:port]`, sorted; unreadable files count
+    /// as empty. Secrets are not read.
+    pub fn known_registries(&self) -> Vec<String> {
+        let mut hosts = std::collections::BTreeSet::new();
+        let files = [Some(&self.docker_config), self.auth_json.as_ref()];
+        for path in files.into_iter().flatten() {
+            let Ok(Some(root)) = read_json_object(path) else {
+                continue;
+            };
+            for section in ["auths", "credHelpers"] {
+                if let Some(map) = root.get(section).and_then(Value::as_object) {
+                    hosts.extend(map.keys().map(|k| canonical_host(host_of(k)).to_string()));
+                }
+            }
+        }
+        hosts.into_iter().filter(|h| !h.is_empty()).collect()
+    }
+
     /// Where credentials for `registry` would come from, without asking helpers for secrets:
     /// e.g. `["credential helper docker-credential-pass", "/root/.docker/config.json"]`.
     pub fn sources(&self, registry: &str) -> Vec<String> {
@@ -1039,6 +1058,20 @@ esac
 
     fn b64(text: &str) -> String {
         STANDARD.encode(text)
+    }
+
+    #[test]
+    fn known_registries_come_from_auths_and_helpers() {
+        let fx = Fixture::new();
+        fx.write_config(serde_json::json!({
+            "auths": {"https://harbor.example.com": {"auth": b64("u:p")}, "localhost:5000": {}},
+            "credHelpers": {"ghcr.io": "pass"},
+            "other": true
+        }));
+        assert_eq!(
+            fx.store().known_registries(),
+            ["ghcr.io", "harbor.example.com", "localhost:5000"]
+        );
     }
 
     #[test]

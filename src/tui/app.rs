@@ -86,6 +86,7 @@ pub enum PromptPurpose {
     },
     QuitConfirm,
     OpenDependency,
+    PublishTarget,
 }
 
 #[derive(Clone, Debug)]
@@ -246,6 +247,7 @@ impl App {
             PaneId::Publish => match self.publish.step {
                 Step::Pick => vec![Action::Open, Action::Back, Action::Generate],
                 Step::Validate => vec![Action::Validate, Action::Back],
+                Step::Target => vec![Action::Open, Action::SwitchRegistry, Action::Back],
                 _ => vec![Action::Open, Action::Back, Action::Validate],
             },
         };
@@ -491,6 +493,26 @@ impl App {
                     _ => self.toast("Type `TYPE NAME`, e.g. `taskserv redis`", ToastKind::Error),
                 }
             }
+            PromptPurpose::PublishTarget => match input.split_once('/') {
+                Some((registry, namespace)) if !registry.is_empty() => {
+                    self.publish.registry = registry.to_string();
+                    self.publish.namespace = namespace.trim_matches('/').to_string();
+                    self.publish.existing_digest = None;
+                    if let Some(target) = self.publish.target() {
+                        self.publish.existing_state = LoadState::Loading;
+                        self.send(Request::Tags {
+                            reference: Reference {
+                                tag: None,
+                                ..target
+                            },
+                        });
+                    }
+                }
+                _ => self.toast(
+                    "Type `REGISTRY/NAMESPACE`, e.g. `localhost:5000/provisioning-extensions`",
+                    ToastKind::Error,
+                ),
+            },
             PromptPurpose::OpenDependency => {
                 if let Some(request) = self.registry.open_dependency(&input) {
                     self.send(request);
@@ -793,6 +815,15 @@ impl App {
                     target,
                     force: false,
                 });
+            }
+            (Step::Target, Action::SwitchRegistry) => {
+                let current = format!("{}/{}", publish.registry, publish.namespace);
+                self.prompt(
+                    PromptPurpose::PublishTarget,
+                    "Publish to REGISTRY/NAMESPACE",
+                    current,
+                    false,
+                );
             }
             (Step::Done, Action::Open) => {
                 publish.step = Step::Pick;
