@@ -9,7 +9,7 @@ mod workbench;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crossterm::event::KeyCode;
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use provisioning::extension::manifest::ExtensionType;
 use provisioning::extension::publish::{PublishStatus, publish_all};
 use provisioning::extension::samples;
@@ -417,7 +417,8 @@ async fn esc_while_loading_cancels_the_fetch() {
         ),
         "{sent:?}"
     );
-    // A later request of another kind comes back; the cancelled one must not have.
+    // A later request of another kind comes back. The cancelled fetch may still have
+    // answered if it finished before the cancel reached the worker; the app must ignore it.
     driver.seen.clear();
     driver
         .worker
@@ -432,14 +433,6 @@ async fn esc_while_loading_cancels_the_fetch() {
             matches!(r, Response::Repositories { .. })
         })
         .await;
-    assert!(
-        !driver
-            .seen
-            .iter()
-            .any(|r| matches!(r, Response::Tags { .. })),
-        "the cancelled tags fetch answered: {:?}",
-        driver.seen
-    );
     assert_eq!(
         driver.app.registry.tags_state,
         LoadState::Failed("cancelled".into())
@@ -1008,8 +1001,13 @@ async fn an_invalid_extension_shows_its_problems_with_positions() {
 async fn ten_thousand_repositories_stay_navigable() {
     let env = Env::start(false, &[]).await;
     let mut driver = env.driver();
-    // The worker's answer (an empty registry) is replaced by a large listing.
+    // The worker's answer (an empty registry) is replaced by a large listing, as a reload
+    // (ctrl-r) would bring.
     driver.settle().await;
+    driver.press(KeyEvent::new(KeyCode::Char('r'), KeyModifiers::CONTROL));
+    assert_eq!(driver.app.registry.repos_state, LoadState::Loading);
+    // The reload request itself is not sent: the listing below answers it.
+    let _ = driver.app.take_requests();
     let registry = driver.app.registry.registry().to_string();
     driver.app.handle_response(Response::Repositories {
         registry,

@@ -865,7 +865,10 @@ impl App {
     pub fn handle_response(&mut self, response: Response) {
         match response {
             Response::Repositories { registry, result } => {
-                if registry != self.registry.registry() {
+                // Answers to a load that was cancelled (Esc) or replaced are ignored.
+                if registry != self.registry.registry()
+                    || self.registry.repos_state != LoadState::Loading
+                {
                     return;
                 }
                 match result {
@@ -887,7 +890,9 @@ impl App {
                     self.publish_tags(result);
                     return;
                 }
-                if self.registry.tags_of.as_ref() != Some(&reference) {
+                if self.registry.tags_of.as_ref() != Some(&reference)
+                    || self.registry.tags_state != LoadState::Loading
+                {
                     return;
                 }
                 match result {
@@ -907,7 +912,9 @@ impl App {
                     self.publish.existing_digest = result.ok().map(|i| i.digest);
                     return;
                 }
-                if self.registry.detail_of.as_ref() != Some(&reference) {
+                if self.registry.detail_of.as_ref() != Some(&reference)
+                    || self.registry.detail_state != LoadState::Loading
+                {
                     return;
                 }
                 match result {
