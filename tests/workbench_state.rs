@@ -11,14 +11,12 @@ use std::time::Duration;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use provisioning::extension::manifest::ExtensionType;
-use provisioning::extension::publish::{PublishStatus, publish_all};
 use provisioning::extension::samples;
 use provisioning::extension::scaffold::{self, ScaffoldSpec};
 use provisioning::oci::ReferenceDefaults;
 use provisioning::oci::cache::BlobCache;
 use provisioning::oci::client::{ClientOptions, Registries};
 use provisioning::oci::credentials::CredentialStore;
-use provisioning::oci::progress::Progress;
 use provisioning::tui::action::Action;
 use provisioning::tui::app::{Overlay, PaneId, PromptPurpose, palette_matches};
 use provisioning::tui::panes::LoadState;
@@ -63,35 +61,18 @@ impl Env {
         let registries = Registries::new(options, credentials).expect("registries");
         let cache = BlobCache::open(scratch.path().join("cache")).expect("cache");
         if with_samples {
-            let dirs =
-                samples::write_all(&scratch.path().join("samples")).expect("samples are written");
             let defaults = ReferenceDefaults {
                 registry: host.clone(),
                 namespace: NAMESPACE.to_string(),
             };
-            let entries = publish_all(
+            samples::publish(
+                &scratch.path().join("samples"),
                 &registries,
                 &cache,
-                dirs,
                 &defaults,
-                false,
-                4,
-                &Progress::silent(),
             )
-            .await;
-            let failed: Vec<String> = entries
-                .iter()
-                .filter_map(|e| match &e.status {
-                    PublishStatus::Failed { reason } => {
-                        Some(format!("{}: {reason}", e.directory.display()))
-                    }
-                    _ => None,
-                })
-                .collect();
-            assert!(
-                failed.is_empty(),
-                "publishing the samples failed: {failed:#?}"
-            );
+            .await
+            .expect("the samples are published");
         }
         Env {
             registry,

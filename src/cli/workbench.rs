@@ -8,13 +8,11 @@ use clap::Args;
 use color_eyre::eyre::{Result, WrapErr, bail};
 
 use super::context::{OciContext, RegistryArgs};
-use crate::extension::publish::{PublishStatus, publish_all};
 use crate::extension::samples;
 use crate::oci::ReferenceDefaults;
 use crate::oci::cache::BlobCache;
 use crate::oci::client::{ClientOptions, Registries};
 use crate::oci::credentials::CredentialStore;
-use crate::oci::progress::Progress;
 use crate::oci::reference::DEFAULT_NAMESPACE;
 use crate::registry::{RegistryConfig, RunningRegistry};
 use crate::tui::WorkbenchOptions;
@@ -114,7 +112,6 @@ pub fn demo(args: &DemoArgs, quiet: bool) -> Result<()> {
         ));
 
         let samples_root = root.join("extensions");
-        let dirs = samples::write_all(&samples_root).map_err(color_eyre::eyre::Report::msg)?;
         let workspace = root.join("workspace");
         std::fs::create_dir_all(workspace.join("config"))?;
         std::fs::write(
@@ -133,33 +130,15 @@ pub fn demo(args: &DemoArgs, quiet: bool) -> Result<()> {
             registry: host.clone(),
             namespace: DEFAULT_NAMESPACE.to_string(),
         };
-        let entries = publish_all(
-            &registries,
-            &cache,
-            dirs,
-            &defaults,
-            false,
-            8,
-            &Progress::silent(),
-        )
-        .await;
-        let failed: Vec<String> = entries
-            .iter()
-            .filter_map(|e| match &e.status {
-                PublishStatus::Failed { reason } => {
-                    Some(format!("{}: {reason}", e.directory.display()))
-                }
-                _ => None,
-            })
-            .collect();
-        if !failed.is_empty() {
-            registry.shutdown().await;
-            bail!("publishing the samples failed:\n{}", failed.join("\n"));
-        }
-        say(format!(
-            "published {} sample extension versions",
-            entries.len()
-        ));
+        let published = match samples::publish(&samples_root, &registries, &cache, &defaults).await
+        {
+            Ok(count) => count,
+            Err(e) => {
+                registry.shutdown().await;
+                bail!(e);
+            }
+        };
+        say(format!("published {} sample extension versions", published));
         say(format!("sample workspace at {}", workspace.display()));
 
         let result = if args.no_ui {

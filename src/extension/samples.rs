@@ -95,3 +95,34 @@ pub fn write_all(root: &Path) -> Result<Vec<PathBuf>, String> {
 pub fn workspace_config(registry: &str) -> String {
     WORKSPACE.replace("localhost:5000", registry)
 }
+
+/// Writes every sample under `root` and publishes them all to `defaults`' registry and
+/// namespace; returns how many versions were published, or every failure.
+pub async fn publish(
+    root: &Path,
+    registries: &crate::oci::client::Registries,
+    cache: &crate::oci::cache::BlobCache,
+    defaults: &crate::oci::ReferenceDefaults,
+) -> Result<usize, String> {
+    use super::publish::{PublishStatus, publish_all};
+    let dirs = write_all(root)?;
+    let progress = crate::oci::progress::Progress::silent();
+    let entries = publish_all(registries, cache, dirs, defaults, false, 8, &progress).await;
+    let failed: Vec<String> = entries
+        .iter()
+        .filter_map(|e| match &e.status {
+            PublishStatus::Failed { reason } => {
+                Some(format!("{}: {reason}", e.directory.display()))
+            }
+            _ => None,
+        })
+        .collect();
+    if failed.is_empty() {
+        Ok(entries.len())
+    } else {
+        Err(format!(
+            "publishing the samples failed:\n{}",
+            failed.join("\n")
+        ))
+    }
+}
