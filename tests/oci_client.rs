@@ -10,9 +10,9 @@ mod oci_fixtures;
 
 use std::path::Path;
 
-use common::TestRegistry;
 use common::distribution::{Distribution, DistributionOptions};
 use common::faults::FaultProxy;
+use common::{TestRegistry, make_pki};
 use oci_fixtures::*;
 use provisioning::oci::client::{ClientOptions, Descriptor, OciError, RegistryClient};
 use provisioning::oci::progress::Progress;

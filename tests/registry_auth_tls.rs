@@ -5,9 +5,7 @@ mod common;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use common::{TestRegistry, http_client, install_crypto, sha256};
-use provisioning::registry::TlsFiles;
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair, KeyUsagePurpose};
+use common::{TestPki, TestRegistry, http_client, install_crypto, make_pki, sha256};
 use reqwest::{Client, RequestBuilder, StatusCode};
 use serde_json::{Value, json};
 
@@ -186,52 +184,9 @@ async fn right_credentials_can_push_and_pull() {
     registry.stop().await;
 }
 
-/// A CA and a server certificate for 127.0.0.1 and localhost, written as PEM files.
-struct TestPki {
-    ca_pem: String,
-    files: TlsFiles,
-}
-
-fn make_pki(dir: &Path) -> TestPki {
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "provisioning test CA");
-    ca_params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
-
-    let mut params =
-        CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap();
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "localhost");
-    params.use_authority_key_identifier_extension = true;
-    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
-    let key = KeyPair::generate().unwrap();
-    let cert = params.signed_by(&key, &ca).unwrap();
-
-    let cert_path = dir.join("server.crt");
-    let key_path = dir.join("server.key");
-    std::fs::write(&cert_path, cert.pem()).unwrap();
-    std::fs::write(&key_path, key.serialize_pem()).unwrap();
-    TestPki {
-        ca_pem: ca.pem(),
-        files: TlsFiles {
-            cert: cert_path,
-            key: key_path,
-        },
-    }
-}
-
 fn trusting_client(pki: &TestPki, localhost: Option<SocketAddr>) -> Client {
     install_crypto();
-    let ca = reqwest::Certificate::from_pem(pki.ca_pem.as_bytes()).unwrap();
+    let ca = reqwest::Certificate::from_pem(&pki.ca_pem()).unwrap();
     let mut builder = reqwest::Client::builder()
         .no_proxy()
         .add_root_certificate(ca);
@@ -242,7 +197,7 @@ fn trusting_client(pki: &TestPki, localhost: Option<SocketAddr>) -> Client {
 }
 
 async fn start_tls(pki: &TestPki) -> TestRegistry {
-    let files = pki.files.clone();
+    let files = pki.tls_files();
     let registry = TestRegistry::start_with(move |config| config.tls = Some(files)).await;
     assert!(registry.url.starts_with("https://"), "{}", registry.url);
     registry
@@ -342,7 +297,7 @@ async fn tls_and_basic_auth_together() {
     let dir = tempfile::tempdir().unwrap();
     let pki = make_pki(dir.path());
     let htpasswd = write_htpasswd(dir.path());
-    let files = pki.files.clone();
+    let files = pki.tls_files();
     let registry = TestRegistry::start_with(move |config| {
         config.tls = Some(files);
         config.htpasswd = Some(htpasswd);
