@@ -1,6 +1,7 @@
 //! `manifest.yaml` problems as `oci package validate` reports them: every problem at once, each
 //! placed `file:line:column`, errors failing the command and warnings not.
 
+mod common;
 #[path = "common/extension_fixtures.rs"]
 mod extension_fixtures;
 

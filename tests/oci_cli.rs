@@ -9,7 +9,7 @@ use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::TestRegistry;
 use common::distribution::{Distribution, DistributionOptions};
@@ -71,19 +71,11 @@ impl Cli {
                 let mut pipe = child.stdin.take().unwrap();
                 pipe.write_all(input.as_bytes()).unwrap();
             }
-            let deadline = Instant::now() + Duration::from_secs(60);
-            while child.try_wait().unwrap().is_none() {
-                if Instant::now() > deadline {
-                    let _ = child.kill();
-                    let output = child.wait_with_output().unwrap();
-                    panic!(
-                        "`provisioning {shown}` did not finish: {}",
-                        String::from_utf8_lossy(&output.stderr)
-                    );
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            child.wait_with_output().unwrap()
+            common::wait_with_deadline(
+                child,
+                &format!("provisioning {shown}"),
+                Duration::from_secs(60),
+            )
         })
         .await
         .unwrap()

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use sha2::{Digest as _, Sha256};
 
@@ -146,20 +146,8 @@ pub fn oci_args<'a>(host: &'a str, args: &[&'a str]) -> Vec<&'a str> {
 
 /// Waits for `command`, killing it after 300 s.
 pub fn wait(mut command: Command, shown: &str) -> Output {
-    let mut child = command.spawn().expect("run provisioning");
-    let deadline = Instant::now() + Duration::from_secs(300);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let output = child.wait_with_output().unwrap();
-            panic!(
-                "`{shown}` did not finish: {}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    child.wait_with_output().unwrap()
+    let child = command.spawn().expect("run provisioning");
+    crate::common::wait_with_deadline(child, shown, Duration::from_secs(300))
 }
 
 pub fn assert_success(output: &Output, args: &[&str]) {

@@ -186,3 +186,24 @@ impl TestPki {
         std::fs::read(&self.ca).unwrap()
     }
 }
+
+/// Waits for a spawned binary, killing it (and failing with its stderr) after `limit`.
+pub fn wait_with_deadline(
+    mut child: std::process::Child,
+    shown: &str,
+    limit: std::time::Duration,
+) -> std::process::Output {
+    let deadline = std::time::Instant::now() + limit;
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let output = child.wait_with_output().unwrap();
+            panic!(
+                "`{shown}` did not finish: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    child.wait_with_output().unwrap()
+}
