@@ -12,8 +12,9 @@ use super::context::{OciContext, RegistryArgs};
 use super::output::{human_bytes, print_fields, print_structured, print_table};
 use super::progress::ProgressView;
 use super::prompt;
+use crate::extension::artifact::Pulled;
 use crate::oci::credentials::Credential;
-use crate::oci::{browse, copy, pull};
+use crate::oci::{browse, copy};
 
 #[derive(Debug, Subcommand)]
 pub enum OciCommand {
@@ -329,42 +330,32 @@ async fn pull_command(
     global: &GlobalArgs,
 ) -> Result<()> {
     let reference = ctx.reference(reference)?;
-    let client = ctx.registries.client(&reference.registry);
-    let manifest = pull::resolve_manifest(&ctx.cache, &client, &reference).await?;
-    let is_extension =
-        crate::oci::manifest::ManifestView::parse(&manifest.bytes, &manifest.media_type)
-            .is_ok_and(|v| v.artifact_type() == Some(crate::extension::package::ARTIFACT_TYPE));
-    // Pinned to the digest just resolved: the pull reads the manifest from the cache.
-    let pinned = reference.with_digest(manifest.digest);
     let view = ProgressView::start(progress_enabled(ctx, global));
-    if is_extension {
-        let dest = output_dir.unwrap_or_else(|| PathBuf::from(reference.name()));
-        let result = crate::extension::artifact::pull(
-            &ctx.registries,
-            &ctx.cache,
-            &pinned,
-            &dest,
-            &view.progress,
-        )
-        .await;
-        view.finish().await;
-        let pulled = result?;
-        if !print_structured(global.output, &pulled)? && !global.quiet {
-            println!(
-                "Pulled {} {} into {} ({} files, verified)",
-                pulled.name,
-                pulled.version,
-                pulled.directory.display(),
-                pulled.files
-            );
-            println!("digest  {}", pulled.digest);
-        }
-        return Ok(());
-    }
-    let dest = output_dir.unwrap_or_else(|| PathBuf::from("."));
-    let result = pull::pull(&ctx.registries, &ctx.cache, &pinned, &dest, &view.progress).await;
+    let result = crate::extension::artifact::pull_any(
+        &ctx.registries,
+        &ctx.cache,
+        &reference,
+        output_dir.as_deref(),
+        &view.progress,
+    )
+    .await;
     view.finish().await;
-    let report = result?;
+    let report = match result? {
+        Pulled::Extension(pulled) => {
+            if !print_structured(global.output, &pulled)? && !global.quiet {
+                println!(
+                    "Pulled {} {} into {} ({} files, verified)",
+                    pulled.name,
+                    pulled.version,
+                    pulled.directory.display(),
+                    pulled.files
+                );
+                println!("digest  {}", pulled.digest);
+            }
+            return Ok(());
+        }
+        Pulled::Files(report) => report,
+    };
     if print_structured(global.output, &report)? || global.quiet {
         return Ok(());
     }

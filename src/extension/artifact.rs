@@ -461,3 +461,42 @@ mod tests {
         assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
     }
 }
+
+/// What `pull_any` wrote.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum Pulled {
+    Extension(PulledExtension),
+    Files(crate::oci::pull::PullReport),
+}
+
+/// Pulls any artifact: an extension is verified and unpacked into `dest` (default `./<name>`),
+/// anything else is written as titled files (default `.`). The manifest is resolved once.
+pub async fn pull_any(
+    registries: &Registries,
+    cache: &BlobCache,
+    reference: &Reference,
+    dest: Option<&Path>,
+    progress: &Progress,
+) -> Result<Pulled> {
+    let client = registries.client(&reference.registry);
+    let manifest = crate::oci::pull::resolve_manifest(cache, &client, reference).await?;
+    let is_extension =
+        crate::oci::manifest::ManifestView::parse(&manifest.bytes, &manifest.media_type)
+            .is_ok_and(|v| v.artifact_type() == Some(ARTIFACT_TYPE));
+    // Pinned to the digest just resolved, so the pull reads the manifest from the cache.
+    let pinned = reference.with_digest(manifest.digest);
+    if is_extension {
+        let dest = dest
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from(reference.name()));
+        pull(registries, cache, &pinned, &dest, progress)
+            .await
+            .map(Pulled::Extension)
+    } else {
+        let dest = dest.unwrap_or(Path::new("."));
+        crate::oci::pull::pull(registries, cache, &pinned, dest, progress)
+            .await
+            .map(Pulled::Files)
+    }
+}

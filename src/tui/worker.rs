@@ -17,7 +17,7 @@ use crate::oci::browse::{self, Inspection, RepositoryEntry, TagEntry};
 use crate::oci::cache::BlobCache;
 use crate::oci::client::Registries;
 use crate::oci::progress::{Progress, TransferEvent};
-use crate::oci::{Digest, Reference, copy, pull};
+use crate::oci::{Digest, Reference, copy};
 
 /// A job shown in the Transfers pane.
 pub type JobId = u64;
@@ -280,26 +280,22 @@ async fn handle(ctx: Context, request: Request) {
             dest,
         } => {
             let progress = job_progress(&out, job);
-            let client = ctx.registries.client(&reference.registry);
-            let result = async {
-                let manifest = pull::resolve_manifest(&ctx.cache, &client, &reference).await?;
-                let is_extension = crate::oci::manifest::ManifestView::parse(
-                    &manifest.bytes,
-                    &manifest.media_type,
-                )
-                .is_ok_and(|v| v.artifact_type() == Some(package::ARTIFACT_TYPE));
-                let pinned = reference.with_digest(manifest.digest);
-                if is_extension {
-                    artifact::pull(&ctx.registries, &ctx.cache, &pinned, &dest, &progress)
-                        .await
-                        .map(|p| format!("{} files in {}", p.files, p.directory.display()))
-                } else {
-                    pull::pull(&ctx.registries, &ctx.cache, &pinned, &dest, &progress)
-                        .await
-                        .map(|r| format!("{} files in {}", r.files.len(), dest.display()))
-                }
-            }
+            let result = artifact::pull_any(
+                &ctx.registries,
+                &ctx.cache,
+                &reference,
+                Some(&dest),
+                &progress,
+            )
             .await
+            .map(|pulled| match pulled {
+                artifact::Pulled::Extension(p) => {
+                    format!("{} files in {}", p.files, p.directory.display())
+                }
+                artifact::Pulled::Files(r) => {
+                    format!("{} files in {}", r.files.len(), dest.display())
+                }
+            })
             .map_err(|e| e.to_string());
             Response::JobDone { job, result }
         }
