@@ -2,8 +2,7 @@
 //! placed `file:line:column`, errors failing the command and warnings not.
 
 mod common;
-#[path = "common/extension_fixtures.rs"]
-mod extension_fixtures;
+use common::extension_fixtures;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;

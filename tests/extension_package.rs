@@ -4,8 +4,7 @@
 //! sorted members with mtime 0 and owner 0/0.
 
 mod common;
-#[path = "common/extension_fixtures.rs"]
-mod extension_fixtures;
+use common::extension_fixtures;
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;

@@ -3,8 +3,7 @@
 //! pushing nothing, and `--from-tag` publishing the one extension a CI tag names.
 
 mod common;
-#[path = "common/extension_fixtures.rs"]
-mod extension_fixtures;
+use common::extension_fixtures;
 
 use std::path::Path;
 

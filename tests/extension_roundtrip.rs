@@ -7,10 +7,8 @@
 mod common;
 
 use common::skopeo;
-#[path = "common/extension_fixtures.rs"]
-mod extension_fixtures;
-#[path = "common/oci_fixtures.rs"]
-mod oci_fixtures;
+use common::extension_fixtures;
+use common::oci_fixtures;
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};

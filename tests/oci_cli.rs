@@ -2,8 +2,7 @@
 //! data dir in temporary directories, against the embedded registry or distribution.
 
 mod common;
-#[path = "common/oci_fixtures.rs"]
-mod oci_fixtures;
+use common::oci_fixtures;
 
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;

@@ -3,10 +3,8 @@
 //! authentication and TLS.
 
 mod common;
-#[path = "common/layout.rs"]
-mod layout;
-#[path = "common/oci_fixtures.rs"]
-mod oci_fixtures;
+use common::layout;
+use common::oci_fixtures;
 
 use std::path::Path;
 

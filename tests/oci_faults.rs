@@ -3,8 +3,7 @@
 //! names or archives try to write outside the output directory.
 
 mod common;
-#[path = "common/oci_fixtures.rs"]
-mod oci_fixtures;
+use common::oci_fixtures;
 
 use std::path::Path;
 use std::time::{Duration, Instant};

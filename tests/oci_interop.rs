@@ -4,10 +4,8 @@
 mod common;
 
 use common::skopeo;
-#[path = "common/layout.rs"]
-mod layout;
-#[path = "common/oci_fixtures.rs"]
-mod oci_fixtures;
+use common::layout;
+use common::oci_fixtures;
 
 use std::path::Path;
 

@@ -2,8 +2,7 @@
 //! restarted on the same storage.
 
 mod common;
-#[path = "common/layout.rs"]
-mod layout;
+use common::layout;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

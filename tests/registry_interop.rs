@@ -4,8 +4,7 @@
 mod common;
 
 use common::skopeo;
-#[path = "common/layout.rs"]
-mod layout;
+use common::layout;
 
 use std::path::Path;
 

@@ -3,8 +3,9 @@
 //! style mask under every styled row: `b` bold, `r` reversed, `R` both, `u` underlined,
 //! `*` anything else).
 
-#[path = "common/workbench.rs"]
-mod workbench;
+mod common;
+
+use common::workbench;
 
 use std::path::PathBuf;
 

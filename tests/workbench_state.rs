@@ -3,8 +3,7 @@
 //! drawn here (see workbench_snapshots for that).
 
 mod common;
-#[path = "common/workbench.rs"]
-mod workbench;
+use common::workbench;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -147,7 +147,7 @@ pub fn oci_args<'a>(host: &'a str, args: &[&'a str]) -> Vec<&'a str> {
 /// Waits for `command`, killing it after 300 s.
 pub fn wait(mut command: Command, shown: &str) -> Output {
     let child = command.spawn().expect("run provisioning");
-    crate::common::wait_with_deadline(child, shown, Duration::from_secs(300))
+    super::wait_with_deadline(child, shown, Duration::from_secs(300))
 }
 
 pub fn assert_success(output: &Output, args: &[&str]) {

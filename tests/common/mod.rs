@@ -3,7 +3,11 @@
 #![allow(dead_code)]
 
 pub mod distribution;
+pub mod extension_fixtures;
 pub mod faults;
+pub mod layout;
+pub mod oci_fixtures;
+pub mod workbench;
 
 use std::path::{Path, PathBuf};
 
@@ -206,4 +210,43 @@ pub fn wait_with_deadline(
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
     child.wait_with_output().unwrap()
+}
+
+/// Exit codes of the `provisioning` binary, as the README documents them.
+pub mod exit {
+    pub const FAILURE: i32 = 1;
+    pub const USAGE: i32 = 2;
+    pub const NOT_RUNNING: i32 = 3;
+    pub const NOT_FOUND: i32 = 4;
+    pub const CONFLICT: i32 = 5;
+    pub const INTERRUPTED: i32 = 130;
+}
+
+/// Asserts that a command failed with exactly `code` (see [`exit`]) and that its stderr says
+/// `stderr_contains`; a panic (101), a signal or another code fails the test with the output.
+pub fn assert_failure(output: &std::process::Output, code: i32, stderr_contains: &str) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "expected exit code {code}, got {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        output.status
+    );
+    assert!(
+        stderr.contains(stderr_contains),
+        "stderr does not say {stderr_contains:?}:\n{stderr}"
+    );
+}
+
+/// Asserts that a command succeeded (exit code 0), showing its output when it did not.
+pub fn assert_success(output: &std::process::Output) {
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "expected success, got {:?}\nstdout:\n{}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
