@@ -10,6 +10,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseEvent, MouseEventKi
 use ratatui::layout::Rect;
 
 use super::action::Action;
+use super::clock::Clock;
 use super::keymap::Keymap;
 use super::panes::LoadState;
 use super::panes::publish::{PublishPane, Step, set_manifest_version};
@@ -123,6 +124,7 @@ pub struct App {
     pub defaults: ReferenceDefaults,
     pub quit: bool,
     pub list_geometry: Cell<ListGeometry>,
+    clock: Clock,
     outbox: Vec<Request>,
     next_job: JobId,
 }
@@ -155,12 +157,24 @@ impl App {
             defaults,
             quit: false,
             list_geometry: Cell::new(ListGeometry::default()),
+            clock: Clock::system(),
             outbox: Vec::new(),
             next_job: 1,
         };
         let first = app.registry.load();
         app.send(first);
         app
+    }
+
+    /// The same app reading the time from `clock` (for toasts and transfers).
+    pub fn with_clock(mut self, clock: Clock) -> App {
+        self.transfers.clock = clock.clone();
+        self.clock = clock;
+        self
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     /// Requests queued for the worker since the last call.
@@ -176,7 +190,7 @@ impl App {
         self.toasts.push(Toast {
             text: text.into(),
             kind,
-            born: Instant::now(),
+            born: self.clock.now(),
         });
         if self.toasts.len() > 4 {
             self.toasts.remove(0);
@@ -186,7 +200,9 @@ impl App {
     /// Drops faded toasts; true when something visible changed (or a transfer is running).
     pub fn tick(&mut self) -> bool {
         let before = self.toasts.len();
-        self.toasts.retain(|t| t.born.elapsed() < TOAST_LIFE);
+        let now = self.clock.now();
+        self.toasts
+            .retain(|t| now.saturating_duration_since(t.born) < TOAST_LIFE);
         before != self.toasts.len() || self.transfers.running() > 0
     }
 

@@ -386,6 +386,7 @@ fn draw_transfers(frame: &mut Frame, app: &App, area: Rect) {
     let height = list.height.saturating_sub(1) as usize;
     let offset = pane.selected.saturating_sub(height.saturating_sub(1));
     app.list_geometry.set(ListGeometry { area: list, offset });
+    let now = app.clock().now();
     let rows: Vec<Row> = pane
         .jobs
         .iter()
@@ -401,7 +402,7 @@ fn draw_transfers(frame: &mut Frame, app: &App, area: Rect) {
                 JobState::Cancelled => "cancelled".to_string(),
             };
             let eta = job
-                .eta()
+                .eta(now)
                 .map(|d| format!("{}s", d.as_secs()))
                 .unwrap_or_default();
             let style = if i == pane.selected {
@@ -418,7 +419,7 @@ fn draw_transfers(frame: &mut Frame, app: &App, area: Rect) {
                 job.kind.to_string(),
                 state,
                 format!("{}/{}", human_bytes(done), human_bytes(total)),
-                format!("{}/s", human_bytes(job.rate() as u64)),
+                format!("{}/s", human_bytes(job.rate(now) as u64)),
                 eta,
                 job.description.clone(),
             ])

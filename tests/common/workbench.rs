@@ -13,6 +13,7 @@ use provisioning::oci::client::Descriptor;
 use provisioning::oci::progress::{Direction, Outcome, TransferEvent};
 use provisioning::oci::{Digest, Reference, ReferenceDefaults};
 use provisioning::tui::app::App;
+use provisioning::tui::clock::Clock;
 use provisioning::tui::keymap::Keymap;
 use provisioning::tui::panes::LoadState;
 use provisioning::tui::panes::publish::Step;
@@ -42,7 +43,8 @@ pub fn type_text(app: &mut App, text: &str) {
     }
 }
 
-/// An app on `registry` with the default keymap, drawing with `theme`.
+/// An app on `registry` with the default keymap, drawing with `theme`, on a manual clock
+/// (`app.clock().advance(…)` moves it).
 pub fn app_with(registry: &str, namespace: &str, workspace_root: PathBuf, theme: Theme) -> App {
     let defaults = ReferenceDefaults {
         registry: registry.to_string(),
@@ -55,6 +57,7 @@ pub fn app_with(registry: &str, namespace: &str, workspace_root: PathBuf, theme:
         theme,
         Keymap::default(),
     )
+    .with_clock(Clock::manual())
 }
 
 /// Nothing is loading, no transfer runs and nothing waits to be sent.
@@ -135,13 +138,25 @@ impl Driver {
                 "timed out after {deadline:?} waiting for {what}; last answers: {:#?}",
                 self.seen.iter().rev().take(3).collect::<Vec<_>>()
             );
-            let wait = left.min(Duration::from_millis(100));
-            if let Ok(Some(response)) =
-                tokio::time::timeout(wait, self.worker.responses.recv()).await
-            {
+            self.receive(left, what).await;
+        }
+    }
+
+    /// Applies the next answer if one comes within `left` (at most 100 ms); panics when the
+    /// worker is gone, since no answer can come then.
+    async fn receive(&mut self, left: Duration, what: &str) {
+        let wait = left.min(Duration::from_millis(100));
+        match tokio::time::timeout(wait, self.worker.responses.recv()).await {
+            Ok(Some(response)) => {
                 self.seen.push(response.clone());
                 self.app.handle_response(response);
             }
+            Ok(None) => panic!(
+                "the worker stopped (its answers' channel is closed) while waiting for {what}; \
+                 last answers: {:#?}",
+                self.seen.iter().rev().take(3).collect::<Vec<_>>()
+            ),
+            Err(_quiet) => {}
         }
     }
 
@@ -163,15 +178,7 @@ impl Driver {
                 !left.is_zero(),
                 "timed out after {deadline:?} waiting for {what}"
             );
-            if let Ok(Some(response)) = tokio::time::timeout(
-                left.min(Duration::from_millis(100)),
-                self.worker.responses.recv(),
-            )
-            .await
-            {
-                self.seen.push(response.clone());
-                self.app.handle_response(response);
-            }
+            self.receive(left, what).await;
         }
     }
 
@@ -292,8 +299,9 @@ pub enum Fate {
 }
 
 /// Adds a pull job with `blobs` blobs of `blob_size` bytes, `done_blobs` of them finished
-/// (the next one half way), ending as `fate`. Finished jobs get fixed start and end times so
-/// their rate is the same on every run.
+/// (the next one half way), ending as `fate`. Times come from the app's clock: a finished job
+/// ran for 4 s and ended 6 s ago, a running one started 100 s ago, so on a manual clock rates
+/// and ETAs are the same on every run.
 pub fn add_job(
     app: &mut App,
     id: u64,
@@ -365,12 +373,12 @@ pub fn add_job(
     if let Some(result) = result {
         app.transfers.on_done(id, result);
     }
+    let now = app.clock().now();
     let job = app.transfers.job_mut(id).expect("job was added");
-    let now = Instant::now();
     match job.finished {
         Some(_) => {
-            job.finished = Some(now);
-            job.started = now - Duration::from_secs(4);
+            job.started = now - Duration::from_secs(10);
+            job.finished = Some(now - Duration::from_secs(6));
         }
         None => job.started = now - Duration::from_secs(100),
     }

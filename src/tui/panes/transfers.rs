@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use crate::oci::Digest;
 use crate::oci::progress::{Outcome, TransferEvent};
+use crate::tui::clock::Clock;
 use crate::tui::worker::{JobId, Request};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -45,19 +46,23 @@ impl Job {
             .fold((0, 0), |(d, t), b| (d + b.done.min(b.total), t + b.total))
     }
 
-    /// Bytes per second since the start.
-    pub fn rate(&self) -> f64 {
-        let elapsed = self.finished.unwrap_or_else(Instant::now) - self.started;
+    /// Bytes per second from the start to the end, or to `now` while it runs.
+    pub fn rate(&self, now: Instant) -> f64 {
+        let elapsed = self
+            .finished
+            .unwrap_or(now)
+            .saturating_duration_since(self.started);
         let secs = elapsed.as_secs_f64().max(0.001);
         self.bytes().0 as f64 / secs
     }
 
-    pub fn eta(&self) -> Option<Duration> {
+    /// How long the rest takes at the rate so far, while it runs.
+    pub fn eta(&self, now: Instant) -> Option<Duration> {
         if self.state != JobState::Running {
             return None;
         }
         let (done, total) = self.bytes();
-        let rate = self.rate();
+        let rate = self.rate(now);
         (rate > 0.0 && total > done).then(|| Duration::from_secs_f64((total - done) as f64 / rate))
     }
 }
@@ -66,6 +71,8 @@ impl Job {
 pub struct TransfersPane {
     pub jobs: Vec<Job>,
     pub selected: usize,
+    /// Stamps jobs' start and end.
+    pub clock: Clock,
 }
 
 impl TransfersPane {
@@ -76,7 +83,7 @@ impl TransfersPane {
             description,
             state: JobState::Running,
             blobs: BTreeMap::new(),
-            started: Instant::now(),
+            started: self.clock.now(),
             finished: None,
             request,
             retries_seen: 0,
@@ -135,11 +142,12 @@ impl TransfersPane {
     }
 
     pub fn on_done(&mut self, id: JobId, result: Result<String, String>) {
+        let now = self.clock.now();
         if let Some(job) = self.job_mut(id) {
             if job.state != JobState::Running {
                 return;
             }
-            job.finished = Some(Instant::now());
+            job.finished = Some(now);
             job.state = match result {
                 Ok(text) => JobState::Done(text),
                 Err(e) if e == "cancelled" => JobState::Cancelled,
