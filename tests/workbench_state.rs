@@ -17,7 +17,9 @@ use provisioning::oci::cache::BlobCache;
 use provisioning::oci::client::{ClientOptions, Registries};
 use provisioning::oci::credentials::CredentialStore;
 use provisioning::tui::action::Action;
-use provisioning::tui::app::{Overlay, PaneId, PromptPurpose, palette_matches};
+use provisioning::tui::app::{
+    Overlay, PaneId, PromptPurpose, TOAST_LIFE, ToastKind, palette_matches,
+};
 use provisioning::tui::panes::LoadState;
 use provisioning::tui::panes::publish::Step;
 use provisioning::tui::panes::registry::Level;
@@ -26,6 +28,8 @@ use provisioning::tui::theme::Theme;
 use provisioning::tui::worker::{self, Request, Response};
 
 use common::TestRegistry;
+use common::faults::{Fault, FaultKind, FaultProxy};
+use common::oci_fixtures::files_under;
 use workbench::*;
 
 /// Sample repositories (one per extension) the bundled inventory publishes.
@@ -51,13 +55,7 @@ impl Env {
         let scratch = tempfile::tempdir().expect("temp dir");
         let mut plain = vec![host.clone()];
         plain.extend(plain_extra.iter().cloned());
-        let options = ClientOptions {
-            plain_http_registries: plain,
-            ..ClientOptions::default()
-        };
-        let credentials =
-            CredentialStore::new(scratch.path().join("docker/config.json"), None, None);
-        let registries = Registries::new(options, credentials).expect("registries");
+        let registries = registries_in(scratch.path(), plain);
         let cache = BlobCache::open(scratch.path().join("cache")).expect("cache");
         if with_samples {
             let defaults = ReferenceDefaults {
@@ -95,6 +93,15 @@ impl Env {
         )
     }
 
+    /// A driver whose app and worker reach this registry only through `proxy`.
+    fn driver_through(&self, proxy: &FaultProxy) -> Driver {
+        let workspace = self.path("workspace");
+        std::fs::create_dir_all(&workspace).expect("workspace");
+        let app = app_with(&proxy.host, NAMESPACE, workspace, Theme::dark());
+        let registries = registries_in(self.scratch.path(), vec![proxy.host.clone()]);
+        Driver::new(app, worker::spawn(registries, self.cache.clone()))
+    }
+
     fn driver(&self) -> Driver {
         let workspace = self.path("workspace");
         std::fs::create_dir_all(&workspace).expect("workspace");
@@ -103,6 +110,29 @@ impl Env {
 
     async fn stop(self) {
         self.registry.stop().await;
+    }
+}
+
+/// Clients for `plain` hosts over plain HTTP, with credentials kept under `scratch`.
+fn registries_in(scratch: &Path, plain: Vec<String>) -> Registries {
+    let options = ClientOptions {
+        plain_http_registries: plain,
+        ..ClientOptions::default()
+    };
+    let credentials = CredentialStore::new(scratch.join("docker/config.json"), None, None);
+    Registries::new(options, credentials).expect("registries")
+}
+
+/// Waits until `proxy` has received a request whose path contains `path`.
+async fn proxy_received(proxy: &FaultProxy, path: &str) {
+    let end = std::time::Instant::now() + LONG;
+    while !proxy.seen().iter().any(|r| r.path.contains(path)) {
+        assert!(
+            std::time::Instant::now() < end,
+            "the proxy never received {path}: {:?}",
+            proxy.seen()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
@@ -207,24 +237,6 @@ fn answer_prompt(driver: &mut Driver, text: &str) {
     }
     driver.chars(text);
     driver.code(KeyCode::Enter);
-}
-
-/// Every file under `dir`, relative.
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    fn walk(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) {
-        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                walk(root, &path, out);
-            } else {
-                out.push(path.strip_prefix(root).unwrap().to_path_buf());
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(dir, dir, &mut out);
-    out.sort();
-    out
 }
 
 /// Starts a pull that hangs: the registry is switched to a black hole, whose listing and tags
@@ -377,13 +389,34 @@ async fn enter_shows_tags_newest_first_then_the_detail() {
     env.stop().await;
 }
 
+/// How long the proxy holds the tags request in the Esc test.
+const HOLD: Duration = Duration::from_secs(2);
+
+/// Esc stops the load in the worker, not only in the app: the tags request is in flight (the
+/// proxy in front of the registry holds it) when Esc is pressed, and its answer never comes,
+/// while a later request, held twice as long, does.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn esc_while_loading_cancels_the_fetch() {
     let env = Env::start(true, &[]).await;
-    let mut driver = env.driver();
+    let proxy = FaultProxy::start(&env.registry.url).await;
+    let mut driver = env.driver_through(&proxy);
     driver.settle().await;
+    assert_eq!(driver.app.registry.repos.total(), SAMPLE_REPOSITORIES);
+    proxy.inject(Fault {
+        method: Some("GET"),
+        path_contains: "/tags/list".into(),
+        times: 1,
+        kind: FaultKind::Delay(HOLD),
+    });
     driver.code(KeyCode::Enter);
     assert_eq!(driver.app.registry.tags_state, LoadState::Loading);
+    let sent = driver.flush();
+    assert!(
+        matches!(sent.as_slice(), [Request::Tags { .. }]),
+        "{sent:?}"
+    );
+    proxy_received(&proxy, "/tags/list").await;
+
     driver.code(KeyCode::Esc);
     assert_eq!(
         driver.app.registry.tags_state,
@@ -391,34 +424,68 @@ async fn esc_while_loading_cancels_the_fetch() {
     );
     let sent = driver.flush();
     assert!(
-        matches!(
-            sent.as_slice(),
-            [Request::Tags { .. }, Request::CancelFetches]
-        ),
+        matches!(sent.as_slice(), [Request::CancelFetches]),
         "{sent:?}"
     );
-    // A later request of another kind comes back. The cancelled fetch may still have
-    // answered if it finished before the cancel reached the worker; the app must ignore it.
+
+    // Sent after the tags and held longer: had the load gone on, its answer would come first.
+    proxy.inject(Fault {
+        method: Some("GET"),
+        path_contains: "/_catalog".into(),
+        times: 1,
+        kind: FaultKind::Delay(HOLD * 2),
+    });
     driver.seen.clear();
     driver
         .worker
         .requests
         .send(Request::Repositories {
-            registry: env.host.clone(),
+            registry: proxy.host.clone(),
             namespace: NAMESPACE.to_string(),
         })
         .unwrap();
     driver
-        .until_answer("the marker listing", LONG, |r| {
+        .until_answer("the later listing", LONG, |r| {
             matches!(r, Response::Repositories { .. })
         })
         .await;
+    let tags: Vec<&Response> = driver
+        .seen
+        .iter()
+        .filter(|r| matches!(r, Response::Tags { .. }))
+        .collect();
+    assert!(tags.is_empty(), "the cancelled load answered: {tags:?}");
+    let asked = proxy
+        .seen()
+        .iter()
+        .filter(|r| r.path.contains("/tags/list"))
+        .count();
+    assert_eq!(asked, 1, "the tags were asked for once, and not again");
     assert_eq!(
         driver.app.registry.tags_state,
         LoadState::Failed("cancelled".into())
     );
     assert!(driver.app.registry.tags.is_empty());
     env.stop().await;
+}
+
+/// A toast stays for its lifetime on the app's clock, then goes at the next tick.
+#[test]
+fn toasts_fade_after_their_lifetime() {
+    let mut app = app_with(
+        "registry.example:5000",
+        NAMESPACE,
+        PathBuf::from("/nonexistent/workspace"),
+        Theme::dark(),
+    );
+    app.toast("copied", ToastKind::Info);
+    let clock = app.clock().clone();
+    clock.advance(TOAST_LIFE - Duration::from_millis(1));
+    assert!(!app.tick(), "nothing changed yet");
+    assert_eq!(app.toasts.len(), 1);
+    clock.advance(Duration::from_millis(1));
+    assert!(app.tick(), "the toast's going is a change to draw");
+    assert!(app.toasts.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -561,7 +628,7 @@ async fn pull_creates_a_job_that_finishes_with_the_files() {
     let (done, total) = job.bytes();
     assert_eq!(done, total);
     let files = files_under(&dest);
-    assert!(files.contains(&PathBuf::from("manifest.yaml")), "{files:?}");
+    assert!(files.iter().any(|f| f == "manifest.yaml"), "{files:?}");
     assert!(files.len() > 1, "{files:?}");
     let manifest = std::fs::read_to_string(dest.join("manifest.yaml")).unwrap();
     assert!(manifest.contains("1.31.1"), "{manifest}");
@@ -829,11 +896,11 @@ async fn publish_validates_packages_pushes_and_verifies() {
     assert_eq!(summary.version, semver::Version::new(0, 1, 0));
     assert_eq!(publish.package_state, LoadState::Loaded);
     let package = publish.package.clone().expect("package summary");
-    let scaffolded = files_under(&dir).len();
-    assert!(
-        package.files > 0 && package.files <= scaffolded,
-        "{} of {scaffolded}",
-        package.files
+    let scaffolded = files_under(&dir);
+    assert_eq!(
+        package.files,
+        scaffolded.len(),
+        "every scaffolded file is packaged: {scaffolded:?}"
     );
     assert!(package.size > 0);
     assert!(

@@ -11,7 +11,7 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use tokio::task::AbortHandle;
 
 use crate::extension::artifact;
-use crate::extension::package::{self, ExtensionTree, Package};
+use crate::extension::package;
 use crate::extension::publish::{self, PublishStatus};
 use crate::oci::browse::{self, Inspection, RepositoryEntry, TagEntry};
 use crate::oci::cache::BlobCache;
@@ -350,12 +350,7 @@ async fn handle(ctx: Context, request: Request) {
             Response::Validated { dir, result }
         }
         Request::Package { dir } => {
-            let result = package_in_cache(&ctx, &dir)
-                .await
-                .map(|(_, package, summary)| {
-                    let _ = std::fs::remove_file(&package.path);
-                    summary
-                });
+            let result = package_summary(&ctx, &dir).await;
             Response::Packaged { dir, result }
         }
         Request::PushExtension {
@@ -447,26 +442,25 @@ async fn handle(ctx: Context, request: Request) {
     let _ = out.send(response);
 }
 
-/// Validates and packages `dir` into the cache's temp area.
-async fn package_in_cache(
-    ctx: &Context,
-    dir: &std::path::Path,
-) -> Result<(ExtensionTree, Package, PackageSummary), String> {
+/// Validates and packages `dir` into the cache's temp area, summarises the package and removes
+/// it again, all on one blocking thread: that thread runs to the end even when the request is
+/// cancelled (the task awaiting it is aborted), so the package must not outlive it there.
+async fn package_summary(ctx: &Context, dir: &std::path::Path) -> Result<PackageSummary, String> {
     let dir = dir.to_path_buf();
     let path = ctx.cache.temp_path();
     tokio::task::spawn_blocking(move || {
         let tree = package::validate(&dir).map_err(|e| e.to_string())?;
         let package = package::package(&tree, &path).map_err(|e| e.to_string())?;
+        let _ = std::fs::remove_file(&package.path);
         let built = artifact::build(&tree.manifest, &package);
-        let summary = PackageSummary {
+        Ok(PackageSummary {
             files: package.files,
             size: package.size,
             digest: package.digest.clone(),
             manifest_digest: built.digest,
             name: tree.manifest.name.clone(),
             version: tree.manifest.version.clone(),
-        };
-        Ok((tree, package, summary))
+        })
     })
     .await
     .map_err(|e| e.to_string())?
