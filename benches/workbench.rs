@@ -145,7 +145,7 @@ fn verdict(ok: bool) -> &'static str {
     if ok { "ok" } else { "OVER TARGET" }
 }
 
-/// A tmux server on its own socket, killed when dropped.
+/// A tmux server on its own socket, reading no configuration file, killed when dropped.
 struct Tmux {
     socket: String,
 }
@@ -153,7 +153,7 @@ struct Tmux {
 impl Tmux {
     fn run(&self, args: &[&str]) -> Output {
         Command::new("tmux")
-            .arg("-L")
+            .args(["-f", "/dev/null", "-L"])
             .arg(&self.socket)
             .args(args)
             .output()
