@@ -2,12 +2,12 @@
 //! placed `file:line:column`, errors failing the command and warnings not.
 
 mod common;
-use common::extension_fixtures;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use extension_fixtures::*;
+use common::cli::*;
+use common::{assert_failure, assert_success, exit, text};
 
 /// A scaffolded taskserv `demo` whose manifest is replaced by `manifest`.
 struct Case {
@@ -67,8 +67,8 @@ fn several_problems_are_reported_at_once_with_positions() {
         "  Kube_rnetes: \"*\"\n",
     ));
     let output = case.validate();
+    assert_failure(&output, exit::FAILURE, "error:");
     let stderr = text(&output.stderr);
-    assert!(!output.status.success(), "errors must fail:\n{stderr}");
     let found = diagnostics(&stderr, &case.manifest_path());
     // Bad semver, pointing at the value.
     assert_has(&found, "2:10: error:", &["version", "1.0"], &stderr);
@@ -101,8 +101,8 @@ fn missing_field_bad_name_and_bad_range_together() {
         "  containerd: \">>1\"\n",
     ));
     let output = case.validate();
+    assert_failure(&output, exit::FAILURE, "error:");
     let stderr = text(&output.stderr);
-    assert!(!output.status.success(), "{stderr}");
     let found = diagnostics(&stderr, &case.manifest_path());
     assert_has(
         &found,
@@ -141,8 +141,8 @@ fn yaml_syntax_errors_point_at_the_place() {
     for (manifest, position) in cases {
         let case = Case::new(manifest);
         let output = case.validate();
+        assert_failure(&output, exit::FAILURE, "invalid YAML");
         let stderr = text(&output.stderr);
-        assert!(!output.status.success(), "{manifest}\n{stderr}");
         let found = diagnostics(&stderr, &case.manifest_path());
         assert_has(&found, position, &["invalid YAML"], &stderr);
         assert_eq!(found.len(), 1, "a syntax error stops there:\n{stderr}");
@@ -160,7 +160,7 @@ fn an_unknown_field_is_only_a_warning() {
     ));
     let output = case.validate();
     let stderr = text(&output.stderr);
-    assert!(output.status.success(), "warnings do not fail:\n{stderr}");
+    assert_success(&output);
     let found = diagnostics(&stderr, &case.manifest_path());
     assert_has(&found, "5:1: warning:", &["colour"], &stderr);
     assert!(
@@ -181,7 +181,7 @@ fn an_unknown_field_is_only_a_warning() {
         "--output",
         "json",
     ]);
-    assert!(json.status.success(), "{}", text(&json.stderr));
+    assert_success(&json);
     let summary: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(summary["name"], "demo");
     assert_eq!(summary["version"], "0.1.0");
@@ -198,7 +198,7 @@ fn a_missing_manifest_is_reported() {
     let case = Case::new("name: demo\n");
     std::fs::remove_file(case.dir.join("manifest.yaml")).unwrap();
     let output = case.validate();
-    assert!(!output.status.success());
+    assert_failure(&output, exit::FAILURE, "no manifest.yaml");
     let stderr = text(&output.stderr);
     assert!(
         stderr.contains(&format!("{}: error:", case.manifest_path())),

@@ -8,13 +8,20 @@ use common::extension_fixtures;
 use std::path::Path;
 
 use common::TestRegistry;
+use common::cli::*;
 use common::distribution::{Distribution, DistributionOptions};
 use common::faults::{FaultProxy, SeenRequest};
+use common::{assert_failure, assert_success, exit, text};
 use extension_fixtures::*;
 use serde_json::Value;
 
-/// `oci publish ROOT … --output json`: the exit status and the parsed entries.
-async fn publish(cli: &Cli, host: &str, root: &Path, extra: &[&str]) -> (bool, Vec<Value>, String) {
+/// `oci publish ROOT … --output json`: the exit code, the parsed entries and stderr.
+async fn publish(
+    cli: &Cli,
+    host: &str,
+    root: &Path,
+    extra: &[&str],
+) -> (Option<i32>, Vec<Value>, String) {
     let mut args = vec!["publish", root.to_str().unwrap()];
     args.extend_from_slice(extra);
     args.extend(["--output", "json"]);
@@ -27,7 +34,7 @@ async fn publish(cli: &Cli, host: &str, root: &Path, extra: &[&str]) -> (bool, V
         )
     });
     (
-        output.status.success(),
+        output.status.code(),
         entries.as_array().unwrap().clone(),
         text(&output.stderr),
     )
@@ -117,8 +124,8 @@ async fn publish_samples_twice(cli: &Cli, host: &str, proxy: &FaultProxy) -> Vec
     let root = samples_root();
     let versions = sample_version_dirs(&root);
     assert!(versions.len() > 40, "the samples: {}", versions.len());
-    let (ok, first, stderr) = publish(cli, host, &root, &[]).await;
-    assert!(ok, "{stderr}\n{first:?}");
+    let (code, first, stderr) = publish(cli, host, &root, &[]).await;
+    assert_eq!(code, Some(0), "{stderr}\n{first:?}");
     assert_eq!(first.len(), versions.len(), "one entry per sample version");
     assert_eq!(
         count(&first, "published"),
@@ -136,8 +143,8 @@ async fn publish_samples_twice(cli: &Cli, host: &str, proxy: &FaultProxy) -> Vec
     }
 
     proxy.clear_seen();
-    let (ok, second, stderr) = publish(cli, host, &root, &[]).await;
-    assert!(ok, "{stderr}");
+    let (code, second, stderr) = publish(cli, host, &root, &[]).await;
+    assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(
         count(&second, "unchanged"),
         versions.len(),
@@ -197,8 +204,8 @@ async fn a_changed_sample_conflicts_until_its_version_is_bumped() {
     let root = cli.path("monorepo");
     copy_tree(&samples_root(), &root);
     let total = sample_version_dirs(&root).len();
-    let (ok, first, stderr) = publish(&cli, &host, &root, &[]).await;
-    assert!(ok, "{stderr}");
+    let (code, first, stderr) = publish(&cli, &host, &root, &[]).await;
+    assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(count(&first, "published"), total);
 
     // One file of one sample changes, its version does not.
@@ -207,8 +214,8 @@ async fn a_changed_sample_conflicts_until_its_version_is_bumped() {
     let mut text_now = std::fs::read_to_string(&readme).unwrap();
     text_now.push_str("\nA line added without bumping the version.\n");
     std::fs::write(&readme, text_now).unwrap();
-    let (ok, second, _) = publish(&cli, &host, &root, &[]).await;
-    assert!(!ok, "a conflict fails the run");
+    let (code, second, _) = publish(&cli, &host, &root, &[]).await;
+    assert_eq!(code, Some(exit::CONFLICT), "a conflict alone exits 5");
     assert_eq!(count(&second, "conflict"), 1, "{:?}", statuses(&second));
     assert_eq!(count(&second, "unchanged"), total - 1);
     let conflict = second.iter().find(|e| e["status"] == "conflict").unwrap();
@@ -226,8 +233,8 @@ async fn a_changed_sample_conflicts_until_its_version_is_bumped() {
     let yaml = std::fs::read_to_string(&manifest).unwrap();
     assert!(yaml.contains("version: 7.2.4"), "{yaml}");
     std::fs::write(&manifest, yaml.replace("version: 7.2.4", "version: 7.2.5")).unwrap();
-    let (ok, third, stderr) = publish(&cli, &host, &root, &[]).await;
-    assert!(ok, "{stderr}");
+    let (code, third, stderr) = publish(&cli, &host, &root, &[]).await;
+    assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(count(&third, "published"), 1, "{:?}", statuses(&third));
     assert_eq!(count(&third, "unchanged"), total - 1);
     let new = third.iter().find(|e| e["status"] == "published").unwrap();
@@ -237,7 +244,7 @@ async fn a_changed_sample_conflicts_until_its_version_is_bumped() {
 
     // The table says the same for people.
     let table = cli.oci(&host, &["publish", root.to_str().unwrap()]).await;
-    assert_success(&table, &["publish (table)"]);
+    assert_success(&table);
     let stdout = text(&table.stdout);
     assert!(
         stdout.contains(&format!("0 published, {} unchanged, 0 failed", total)),
@@ -253,8 +260,8 @@ async fn dry_run_pushes_nothing() {
     let cli = Cli::new();
     let root = samples_root();
     let total = sample_version_dirs(&root).len();
-    let (ok, entries, stderr) = publish(&cli, &proxy.host, &root, &["--dry-run"]).await;
-    assert!(ok, "{stderr}");
+    let (code, entries, stderr) = publish(&cli, &proxy.host, &root, &["--dry-run"]).await;
+    assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(
         count(&entries, "would_publish"),
         total,
@@ -266,17 +273,17 @@ async fn dry_run_pushes_nothing() {
     assert!(extra.is_empty(), "a dry run only looks: {extra:?}");
 
     // After a real publish of one, a dry run sees it unchanged.
-    let (ok, _, stderr) = publish(
+    let (code, _, stderr) = publish(
         &cli,
         &proxy.host,
         &root,
         &["--from-tag", "taskservs/etcd/v3.5.12"],
     )
     .await;
-    assert!(ok, "{stderr}");
+    assert_eq!(code, Some(0), "{stderr}");
     let catalog_before = catalog(&registry.host()).await;
-    let (ok, entries, stderr) = publish(&cli, &proxy.host, &root, &["--dry-run"]).await;
-    assert!(ok, "{stderr}");
+    let (code, entries, stderr) = publish(&cli, &proxy.host, &root, &["--dry-run"]).await;
+    assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(count(&entries, "unchanged"), 1, "{:?}", statuses(&entries));
     assert_eq!(count(&entries, "would_publish"), total - 1);
     assert_eq!(catalog(&registry.host()).await, catalog_before);
@@ -290,14 +297,14 @@ async fn from_tag_publishes_only_that_one() {
     let host = registry.host();
     let cli = Cli::new();
     let root = samples_root();
-    let (ok, entries, stderr) = publish(
+    let (code, entries, stderr) = publish(
         &cli,
         &host,
         &root,
         &["--from-tag", "taskservs/kubernetes/v1.28.0"],
     )
     .await;
-    assert!(ok, "{stderr}");
+    assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(entries.len(), 1, "{entries:?}");
     assert_eq!(entries[0]["status"], "published");
     assert_eq!(entries[0]["name"], "kubernetes");
@@ -323,8 +330,8 @@ async fn a_tag_disagreeing_with_the_manifest_is_refused() {
         root.to_str().unwrap(),
     ];
     let output = cli.oci(&host, &args).await;
+    assert_failure(&output, exit::FAILURE, "1.29.0");
     let stderr = text(&output.stderr);
-    assert!(!output.status.success(), "{stderr}");
     assert!(
         stderr.contains("1.28.0"),
         "the manifest's version: {stderr}"
@@ -341,8 +348,8 @@ async fn a_tag_disagreeing_with_the_manifest_is_refused() {
         samples.to_str().unwrap(),
     ];
     let output = cli.oci(&host, &args).await;
+    assert_failure(&output, exit::FAILURE, "1.29.0");
     let stderr = text(&output.stderr);
-    assert!(!output.status.success(), "{stderr}");
     assert!(stderr.contains("1.29.0"), "{stderr}");
     assert!(stderr.contains("1.28.0"), "{stderr}");
 
@@ -357,8 +364,8 @@ async fn a_tag_disagreeing_with_the_manifest_is_refused() {
         root.to_str().unwrap(),
     ];
     let output = cli.oci(&host, &args).await;
+    assert_failure(&output, exit::FAILURE, "1.29.0");
     let stderr = text(&output.stderr);
-    assert!(!output.status.success(), "{stderr}");
     assert!(
         stderr.contains("1.28.0") && stderr.contains("1.29.0"),
         "both versions: {stderr}"

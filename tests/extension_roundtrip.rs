@@ -6,9 +6,9 @@
 
 mod common;
 
-use common::skopeo;
 use common::extension_fixtures;
 use common::oci_fixtures;
+use common::skopeo;
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -16,8 +16,10 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use common::TestRegistry;
+use common::cli::*;
 use common::distribution::{Distribution, DistributionOptions};
 use common::faults::{FaultProxy, SeenRequest};
+use common::{assert_failure, assert_success, exit, text};
 use extension_fixtures::*;
 use oci_fixtures::{Artifact, EXTENSION_CONFIG, EXTENSION_TYPE, TITLE, Workbench, blob};
 use serde_json::{Value, json};
@@ -51,7 +53,7 @@ async fn roundtrip(cli: &Cli, host: &str) -> String {
     let validated = cli
         .run(&["oci", "package", "validate", dir_arg(&dir)])
         .await;
-    assert_success(&validated, &["oci package validate"]);
+    assert_success(&validated);
     assert!(
         text(&validated.stdout).contains("taskserv demo 0.1.0 is valid"),
         "{}",
@@ -67,7 +69,7 @@ async fn roundtrip(cli: &Cli, host: &str) -> String {
             package.to_str().unwrap(),
         ])
         .await;
-    assert_success(&packaged, &["oci package"]);
+    assert_success(&packaged);
 
     let pushed = cli
         .oci_json(host, &["push", dir_arg(&dir), "demo", "0.1.0"])
@@ -223,8 +225,12 @@ async fn pushing_again_conflicts_and_force() {
     let conflict = cli
         .oci(&host, &["push", dir_arg(&dir), "demo", "0.1.0"])
         .await;
+    assert_failure(
+        &conflict,
+        exit::CONFLICT,
+        "already exists with other content",
+    );
     let stderr = text(&conflict.stderr);
-    assert!(!conflict.status.success(), "a conflict fails:\n{stderr}");
     assert!(stderr.contains(&first_digest), "{stderr}");
     let local = stderr
         .lines()
@@ -270,8 +276,8 @@ async fn pushing_again_conflicts_and_force() {
         let refused = cli
             .oci(&host, &["push", dir_arg(&dir), name, version])
             .await;
+        assert_failure(&refused, exit::FAILURE, needle);
         let stderr = text(&refused.stderr);
-        assert!(!refused.status.success(), "{name} {version}: {stderr}");
         assert!(stderr.contains("manifest.yaml"), "{stderr}");
         assert!(stderr.contains(needle), "{stderr}");
     }
@@ -609,9 +615,10 @@ async fn hostile_extensions_are_refused_with_nothing_written() {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let pulled = cli.oci(&host, &args).await;
         let stderr = text(&pulled.stderr);
-        if pulled.status.success() {
+        if pulled.status.code() != Some(exit::FAILURE) {
             failures.push(format!(
-                "{name}: the pull succeeded:\n{}",
+                "{name}: the pull should fail with exit code 1, got {}:\n{}{stderr}",
+                pulled.status,
                 text(&pulled.stdout)
             ));
         } else {

@@ -4,131 +4,14 @@
 mod common;
 use common::oci_fixtures;
 
-use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
-use std::time::Duration;
 
 use common::TestRegistry;
+use common::cli::Cli;
 use common::distribution::{Distribution, DistributionOptions};
+use common::{assert_failure, assert_success, exit, text};
 use oci_fixtures::*;
 use serde_json::Value;
-
-/// A temporary home for the binary: cache, Docker config, data dir and working directory.
-struct Cli {
-    home: tempfile::TempDir,
-}
-
-impl Cli {
-    fn new() -> Cli {
-        let home = tempfile::tempdir().unwrap();
-        for dir in ["cwd", "docker", "cache", "data"] {
-            std::fs::create_dir_all(home.path().join(dir)).unwrap();
-        }
-        Cli { home }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.home.path().join(name)
-    }
-
-    fn docker_config(&self) -> PathBuf {
-        self.path("docker/config.json")
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_provisioning"));
-        command
-            .args(args)
-            .current_dir(self.path("cwd"))
-            .env("PROVISIONING_CACHE_DIR", self.path("cache"))
-            .env("DOCKER_CONFIG", self.path("docker"))
-            .env("PROVISIONING_DATA_DIR", self.path("data"))
-            .env("REGISTRY_AUTH_FILE", self.path("missing-auth.json"))
-            .env_remove("PROVISIONING_WORKSPACE")
-            .env_remove("PROVISIONING_LOG")
-            .env_remove("XDG_RUNTIME_DIR")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        command
-    }
-
-    /// Runs the binary with `stdin` (closed when `None`); killed after 60 s.
-    async fn run_with_stdin(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        let mut command = self.command(args);
-        command.stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        });
-        let input = stdin.map(str::to_string);
-        let shown = args.join(" ");
-        tokio::task::spawn_blocking(move || {
-            let mut child = command.spawn().expect("run provisioning");
-            if let Some(input) = input {
-                let mut pipe = child.stdin.take().unwrap();
-                pipe.write_all(input.as_bytes()).unwrap();
-            }
-            common::wait_with_deadline(
-                child,
-                &format!("provisioning {shown}"),
-                Duration::from_secs(60),
-            )
-        })
-        .await
-        .unwrap()
-    }
-
-    async fn run(&self, args: &[&str]) -> Output {
-        self.run_with_stdin(args, None).await
-    }
-
-    /// Runs `provisioning oci --registry HOST --plain-http --no-progress …`.
-    async fn oci(&self, host: &str, args: &[&str]) -> Output {
-        let mut all = vec![
-            "oci",
-            "--registry",
-            host,
-            "--namespace",
-            "ext",
-            "--plain-http",
-            "--no-progress",
-        ];
-        all.extend_from_slice(args);
-        self.run(&all).await
-    }
-
-    /// Like [`Cli::oci`], asserting success; returns stdout.
-    async fn ok(&self, host: &str, args: &[&str]) -> String {
-        let output = self.oci(host, args).await;
-        assert_success(&output, args);
-        String::from_utf8(output.stdout).unwrap()
-    }
-
-    async fn json(&self, host: &str, args: &[&str]) -> Value {
-        let mut all = args.to_vec();
-        all.extend(["--output", "json"]);
-        let stdout = self.ok(host, &all).await;
-        serde_json::from_str(&stdout)
-            .unwrap_or_else(|e| panic!("{} printed no JSON ({e}): {stdout}", args.join(" ")))
-    }
-}
-
-fn assert_success(output: &Output, args: &[&str]) {
-    assert!(
-        output.status.success(),
-        "`{}` failed ({}):\nstdout: {}\nstderr: {}",
-        args.join(" "),
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 /// Pushes redis 7.0.0, 7.2.0 and `latest` (= 7.2.0), postgres 16.1.0 and one artifact outside
 /// the `ext` namespace.
@@ -158,16 +41,16 @@ async fn list_search_tags_and_inspect() {
     let bench = seed(&host).await;
     let cli = Cli::new();
 
-    let listed = cli.ok(&host, &["list"]).await;
+    let listed = cli.oci_ok(&host, &["list"]).await;
     let lines: Vec<&str> = listed.lines().collect();
     assert!(lines[0].starts_with("NAME"), "{listed}");
     assert_eq!(lines.len(), 3, "{listed}");
     assert!(listed.contains(&format!("{host}/ext/redis")), "{listed}");
     assert!(listed.contains(&format!("{host}/ext/postgres")), "{listed}");
     assert!(!listed.contains("other/tool"), "{listed}");
-    let all = cli.ok(&host, &["list", "--all"]).await;
+    let all = cli.oci_ok(&host, &["list", "--all"]).await;
     assert!(all.contains("other/tool"), "{all}");
-    let json = cli.json(&host, &["list"]).await;
+    let json = cli.oci_json(&host, &["list"]).await;
     let mut repos: Vec<&str> = json
         .as_array()
         .unwrap()
@@ -177,13 +60,13 @@ async fn list_search_tags_and_inspect() {
     repos.sort();
     assert_eq!(repos, ["ext/postgres", "ext/redis"]);
 
-    let found = cli.ok(&host, &["search", "redis"]).await;
+    let found = cli.oci_ok(&host, &["search", "redis"]).await;
     let lines: Vec<&str> = found.lines().collect();
     assert!(lines[0].starts_with("NAME"), "{found}");
     assert!(lines[1].starts_with("redis "), "{found}");
     assert!(lines[1].contains("7.2.0"), "{found}");
     assert!(lines[2].starts_with("postgres "), "{found}");
-    let json = cli.json(&host, &["search", "redis"]).await;
+    let json = cli.oci_json(&host, &["search", "redis"]).await;
     let hits = json.as_array().unwrap();
     assert_eq!(hits.len(), 2, "{json}");
     assert_eq!(hits[0]["name"], "redis");
@@ -191,7 +74,7 @@ async fn list_search_tags_and_inspect() {
     assert_eq!(hits[1]["name"], "postgres");
     assert!(hits[0]["score"].as_u64() > hits[1]["score"].as_u64());
 
-    let tags = cli.ok(&host, &["tags", "redis"]).await;
+    let tags = cli.oci_ok(&host, &["tags", "redis"]).await;
     let lines: Vec<&str> = tags.lines().collect();
     assert_eq!(lines[0], "ARTIFACT  VERSION  REFERENCE", "{tags}");
     assert_eq!(lines.len(), 4, "{tags}");
@@ -203,7 +86,7 @@ async fn list_search_tags_and_inspect() {
             "{tags}"
         );
     }
-    let json = cli.json(&host, &["tags", "redis"]).await;
+    let json = cli.oci_json(&host, &["tags", "redis"]).await;
     let listed: Vec<&str> = json
         .as_array()
         .unwrap()
@@ -214,11 +97,11 @@ async fn list_search_tags_and_inspect() {
 
     let client = bench.client(&host);
     let digest = client.manifest("ext/redis", "7.2.0").await.unwrap().digest;
-    let shown = cli.ok(&host, &["inspect", "redis:7.2.0"]).await;
+    let shown = cli.oci_ok(&host, &["inspect", "redis:7.2.0"]).await;
     assert!(shown.contains(&digest.to_string()), "{shown}");
     assert!(shown.contains("manifest.yaml"), "{shown}");
     assert!(shown.contains("scripts/install.sh"), "{shown}");
-    let json = cli.json(&host, &["inspect", "redis:7.2.0"]).await;
+    let json = cli.oci_json(&host, &["inspect", "redis:7.2.0"]).await;
     assert_eq!(json["digest"], digest.to_string());
     assert_eq!(json["media_type"], OCI_MANIFEST);
     assert_eq!(json["config_content"]["version"], "7.2.0");
@@ -237,7 +120,7 @@ async fn pull_copy_and_delete() {
     let out = cli.path("pulled");
     let out_arg = out.display().to_string();
     let stdout = cli
-        .ok(&host, &["pull", "redis:7.2.0", "-o", &out_arg])
+        .oci_ok(&host, &["pull", "redis:7.2.0", "-o", &out_arg])
         .await;
     assert!(stdout.contains("Pulled"), "{stdout}");
     assert_eq!(files_under(&out), ["manifest.yaml", "scripts/install.sh"]);
@@ -250,7 +133,7 @@ async fn pull_copy_and_delete() {
         "the pull cached nothing under PROVISIONING_CACHE_DIR"
     );
 
-    cli.ok(&host, &["copy", "redis:7.2.0", "mirror/redis"])
+    cli.oci_ok(&host, &["copy", "redis:7.2.0", "mirror/redis"])
         .await;
     assert_eq!(
         client
@@ -261,7 +144,7 @@ async fn pull_copy_and_delete() {
         client.manifest("ext/redis", "7.2.0").await.unwrap().bytes
     );
     let json = cli
-        .json(&host, &["copy", "--all-tags", "redis", "mirror/all"])
+        .oci_json(&host, &["copy", "--all-tags", "redis", "mirror/all"])
         .await;
     assert_eq!(json["copied"].as_array().unwrap().len(), 3, "{json}");
     let mut copied = client.tags("mirror/all").await.unwrap();
@@ -270,12 +153,7 @@ async fn pull_copy_and_delete() {
 
     // Without --yes and without a terminal: refused, nothing deleted.
     let refused = cli.oci(&host, &["delete", "redis:7.0.0"]).await;
-    assert!(!refused.status.success(), "{}", text(&refused.stdout));
-    assert!(
-        text(&refused.stderr).contains("--yes"),
-        "{}",
-        text(&refused.stderr)
-    );
+    assert_failure(&refused, exit::USAGE, "--yes");
     assert!(
         client
             .manifest_digest("ext/redis", "7.0.0")
@@ -284,7 +162,7 @@ async fn pull_copy_and_delete() {
             .is_some()
     );
 
-    let stdout = cli.ok(&host, &["delete", "redis:7.0.0", "--yes"]).await;
+    let stdout = cli.oci_ok(&host, &["delete", "redis:7.0.0", "--yes"]).await;
     assert!(stdout.contains("Deleted"), "{stdout}");
     assert_eq!(
         client.manifest_digest("ext/redis", "7.0.0").await.unwrap(),
@@ -300,7 +178,7 @@ async fn pull_copy_and_delete() {
 async fn config_shows_the_effective_settings() {
     let cli = Cli::new();
     let host = "registry.example.com:5443";
-    let stdout = cli.ok(host, &["config"]).await;
+    let stdout = cli.oci_ok(host, &["config"]).await;
     let field = |name: &str| -> String {
         stdout
             .lines()
@@ -314,7 +192,7 @@ async fn config_shows_the_effective_settings() {
     assert_eq!(field("cache_dir"), cli.path("cache").display().to_string());
     assert!(field("tls").contains("plain HTTP"), "{stdout}");
 
-    let json = cli.json(host, &["config"]).await;
+    let json = cli.oci_json(host, &["config"]).await;
     assert_eq!(json["registry"], host);
     assert_eq!(json["namespace"], "ext");
     assert_eq!(json["cache_dir"], cli.path("cache").display().to_string());
@@ -327,7 +205,7 @@ async fn config_shows_the_effective_settings() {
     let output = cli
         .run(&["oci", "--registry", host, "config", "--output", "json"])
         .await;
-    assert_success(&output, &["config"]);
+    assert_success(&output);
     let json: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert!(json["tls"].as_str().unwrap().contains("verified"), "{json}");
 }
@@ -363,7 +241,7 @@ async fn login_and_logout_against_distribution() {
     std::fs::write(cli.docker_config(), &original).unwrap();
 
     let no_credentials = cli.oci(&host, &["tags", "vault"]).await;
-    assert!(!no_credentials.status.success());
+    assert_failure(&no_credentials, exit::FAILURE, "authentication required");
 
     let login = |password: &'static str| {
         let cli = &cli;
@@ -386,7 +264,7 @@ async fn login_and_logout_against_distribution() {
     };
 
     let wrong = login("wrong-password").await;
-    assert!(!wrong.status.success(), "{}", text(&wrong.stdout));
+    assert_failure(&wrong, exit::FAILURE, "authentication required");
     for stream in [&wrong.stdout, &wrong.stderr] {
         assert!(!text(stream).contains("wrong-password"), "{}", text(stream));
     }
@@ -397,7 +275,7 @@ async fn login_and_logout_against_distribution() {
     );
 
     let right = login(PASSWORD).await;
-    assert_success(&right, &["login"]);
+    assert_success(&right);
     for stream in [&right.stdout, &right.stderr] {
         assert!(!text(stream).contains(PASSWORD), "{}", text(stream));
     }
@@ -419,11 +297,11 @@ async fn login_and_logout_against_distribution() {
         .unwrap_or_else(|| panic!("no auths entry for {host}: {config}"));
     assert!(entry["auth"].is_string(), "{config}");
 
-    let tags = cli.ok(&host, &["tags", "vault"]).await;
+    let tags = cli.oci_ok(&host, &["tags", "vault"]).await;
     assert!(tags.contains(&format!("{host}/ext/vault:1.15.0")), "{tags}");
 
     let logout = cli.run(&["oci", "logout", &host]).await;
-    assert_success(&logout, &["logout"]);
+    assert_success(&logout);
     let config: Value =
         serde_json::from_slice(&std::fs::read(cli.docker_config()).unwrap()).unwrap();
     assert!(
@@ -437,14 +315,14 @@ async fn login_and_logout_against_distribution() {
     assert_eq!(config["auths"]["other.example.com"]["auth"], "dXNlcjpwYXNz");
     assert_eq!(config["psFormat"], "table {{.Names}}");
     let after = cli.oci(&host, &["tags", "vault"]).await;
-    assert!(!after.status.success(), "{}", text(&after.stdout));
+    assert_failure(&after, exit::FAILURE, "authentication required");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_reference_is_shown_with_a_caret() {
     let cli = Cli::new();
     let output = cli.oci("127.0.0.1:1", &["tags", "Bad/Name"]).await;
-    assert!(!output.status.success());
+    assert_failure(&output, exit::USAGE, "invalid reference");
     let stderr = text(&output.stderr);
     assert!(stderr.contains("Bad/Name"), "{stderr}");
     let input_line = stderr

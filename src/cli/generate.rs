@@ -1,5 +1,6 @@
 //! `provisioning generate extension TYPE NAME [--dir D]`.
 
+use super::exit::outln;
 use std::path::PathBuf;
 
 use clap::Subcommand;
@@ -45,16 +46,16 @@ pub fn run(command: GenerateCommand, global: &GlobalArgs) -> Result<()> {
     let files = scaffold::generate_into(&spec, &target)?;
     let summary = serde_json::json!({ "directory": target, "files": files });
     if !print_structured(global.output, &summary)? && !global.quiet {
-        println!(
+        outln!(
             "Created {} {} in {}",
             spec.kind,
             spec.name,
             target.display()
         );
         for file in &files {
-            println!("  {}", file.display());
+            outln!("  {}", file.display());
         }
-        println!(
+        outln!(
             "Next: edit manifest.yaml and schemas/, then `provisioning oci package validate {}`",
             target.display()
         );

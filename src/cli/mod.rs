@@ -1,6 +1,7 @@
 //! The command line: parses arguments, calls the domain, renders results.
 
 mod context;
+pub mod exit;
 mod generate;
 mod oci;
 mod output;
@@ -93,6 +94,12 @@ pub fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(report) => {
+            let exit = exit::classify(&report);
+            if exit == exit::Exit::Success || exit::is_silent(&report) {
+                // Stdout was closed by its reader (`… | head -1`), or the command already
+                // printed why it ends this way: nothing more to say.
+                return exit.into();
+            }
             tracing::error!("{report:#}");
             if verbose {
                 eprintln!("Error: {report:?}");
@@ -103,7 +110,7 @@ pub fn main() -> ExitCode {
                     eprintln!("  caused by: {cause}");
                 }
             }
-            ExitCode::FAILURE
+            exit.into()
         }
     }
 }

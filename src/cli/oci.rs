@@ -1,5 +1,6 @@
 //! `provisioning oci …`: list, search, tags, inspect, pull, copy, delete, login, logout, config.
 
+use super::exit::{out, outln, usage};
 use std::io::Read;
 use std::path::PathBuf;
 
@@ -137,7 +138,7 @@ pub fn run(command: OciCommand, args: &RegistryArgs, global: &GlobalArgs) -> Res
                 OciCommand::Package { command, dir, output_file } => match (command, dir) {
                     (Some(super::publish::PackageCommand::Validate { dir }), _) => super::publish::validate(&dir, global),
                     (None, Some(dir)) => super::publish::package(&dir, output_file, global),
-                    (None, None) => bail!("name the extension directory: `oci package DIR` or `oci package validate DIR`"),
+                    (None, None) => Err(usage("name the extension directory: `oci package DIR` or `oci package validate DIR`")),
                 },
                 OciCommand::Push { dir, name, ext_version, force } => super::publish::push(&ctx, &dir, &name, &ext_version, force, global).await,
                 OciCommand::Publish { root, from_tag, dry_run } => super::publish::publish(&ctx, &root, from_tag.as_deref(), dry_run, global).await,
@@ -146,7 +147,10 @@ pub fn run(command: OciCommand, args: &RegistryArgs, global: &GlobalArgs) -> Res
         // Ctrl-C drops the work: temp files and staged output are removed as it unwinds.
         tokio::select! {
             result = work => result,
-            _ = tokio::signal::ctrl_c() => bail!("interrupted; nothing partial was kept"),
+            _ = tokio::signal::ctrl_c() => Err(super::exit::coded(
+                super::exit::Exit::Interrupted,
+                "interrupted; nothing partial was kept",
+            )),
         }
     })
 }
@@ -182,7 +186,7 @@ async fn list(ctx: &OciContext, all: bool, global: &GlobalArgs) -> Result<()> {
             ]
         })
         .collect();
-    print_table(&["name", "repository"], &rows);
+    print_table(&["name", "repository"], &rows)?;
     Ok(())
 }
 
@@ -209,7 +213,7 @@ async fn search(ctx: &OciContext, query: &str, global: &GlobalArgs) -> Result<()
             ]
         })
         .collect();
-    print_table(&["name", "latest", "description"], &rows);
+    print_table(&["name", "latest", "description"], &rows)?;
     Ok(())
 }
 
@@ -230,7 +234,7 @@ async fn tags(ctx: &OciContext, name: &str, global: &GlobalArgs) -> Result<()> {
             ]
         })
         .collect();
-    print_table(&["artifact", "version", "reference"], &rows);
+    print_table(&["artifact", "version", "reference"], &rows)?;
     Ok(())
 }
 
@@ -253,18 +257,18 @@ async fn inspect(ctx: &OciContext, reference: &str, global: &GlobalArgs) -> Resu
     if let Some(subject) = &found.subject {
         rows.push(("subject", subject.digest.to_string()));
     }
-    print_fields(&rows);
+    print_fields(&rows)?;
     if !found.annotations.is_empty() {
-        println!("\nannotations");
+        outln!("\nannotations");
         let rows: Vec<Vec<String>> = found
             .annotations
             .iter()
             .map(|(k, v)| vec![k.clone(), v.clone()])
             .collect();
-        print_table(&["key", "value"], &rows);
+        print_table(&["key", "value"], &rows)?;
     }
     if let Some(content) = &found.config_content {
-        println!(
+        outln!(
             "\nconfig ({})",
             found
                 .config
@@ -272,7 +276,7 @@ async fn inspect(ctx: &OciContext, reference: &str, global: &GlobalArgs) -> Resu
                 .map(|c| c.media_type.as_str())
                 .unwrap_or("")
         );
-        print!("{}", serde_yaml::to_string(content)?);
+        out!("{}", serde_yaml::to_string(content)?);
     }
     let descriptor_rows = |list: &[crate::oci::client::Descriptor]| -> Vec<Vec<String>> {
         list.iter()
@@ -300,25 +304,25 @@ async fn inspect(ctx: &OciContext, reference: &str, global: &GlobalArgs) -> Resu
             .collect()
     };
     if !found.layers.is_empty() {
-        println!("\nlayers");
+        outln!("\nlayers");
         print_table(
             &["digest", "media type", "size", "title"],
             &descriptor_rows(&found.layers),
-        );
+        )?;
     }
     if !found.manifests.is_empty() {
-        println!("\nmanifests");
+        outln!("\nmanifests");
         print_table(
             &["digest", "media type", "size", "platform"],
             &descriptor_rows(&found.manifests),
-        );
+        )?;
     }
     if !found.referrers.is_empty() {
-        println!("\nreferrers");
+        outln!("\nreferrers");
         print_table(
             &["digest", "media type", "size", "artifact type"],
             &descriptor_rows(&found.referrers),
-        );
+        )?;
     }
     Ok(())
 }
@@ -343,14 +347,14 @@ async fn pull_command(
     let report = match result? {
         Pulled::Extension(pulled) => {
             if !print_structured(global.output, &pulled)? && !global.quiet {
-                println!(
+                outln!(
                     "Pulled {} {} into {} ({} files, verified)",
                     pulled.name,
                     pulled.version,
                     pulled.directory.display(),
                     pulled.files
                 );
-                println!("digest  {}", pulled.digest);
+                outln!("digest  {}", pulled.digest);
             }
             return Ok(());
         }
@@ -359,13 +363,13 @@ async fn pull_command(
     if print_structured(global.output, &report)? || global.quiet {
         return Ok(());
     }
-    println!("Pulled {}", report.reference);
-    println!("digest  {}", report.digest);
+    outln!("Pulled {}", report.reference);
+    outln!("digest  {}", report.digest);
     for file in &report.files {
-        println!("wrote   {}", file.display());
+        outln!("wrote   {}", file.display());
     }
     if !report.skipped_layers.is_empty() {
-        println!(
+        outln!(
             "{} layer(s) without a title annotation were not written",
             report.skipped_layers.len()
         );
@@ -398,9 +402,9 @@ async fn copy_command(
         return Ok(());
     }
     for (from, to) in &report.copied {
-        println!("Copied {from} -> {to}");
+        outln!("Copied {from} -> {to}");
     }
-    println!(
+    outln!(
         "{} manifest(s), {} blob(s) transferred, {} already there, {} mounted, {} referrer(s)",
         report.manifests,
         report.blobs_transferred,
@@ -442,9 +446,9 @@ async fn delete(ctx: &OciContext, reference: &str, yes: bool, global: &GlobalArg
     }
     browse::delete(&client, &reference, &plan).await?;
     if !print_structured(global.output, &plan)? && !global.quiet {
-        println!("Deleted {}@{}", reference.repository_path(), plan.digest);
+        outln!("Deleted {}@{}", reference.repository_path(), plan.digest);
         if !plan.tags.is_empty() {
-            println!("Removed tag(s): {}", plan.tags.join(", "));
+            outln!("Removed tag(s): {}", plan.tags.join(", "));
         }
     }
     Ok(())
@@ -464,7 +468,7 @@ async fn login(
         .to_string();
     let username = match username {
         Some(u) => u,
-        None if password_stdin => bail!("--password-stdin needs --username"),
+        None if password_stdin => return Err(usage("--password-stdin needs --username")),
         None => prompt::ask("Username: ")?,
     };
     let password = if password_stdin {
@@ -494,7 +498,7 @@ async fn login(
         &serde_json::json!({ "registry": registry, "stored_in": stored_in.to_string() }),
     )? && !global.quiet
     {
-        println!("Login succeeded; credentials stored in {stored_in}");
+        outln!("Login succeeded; credentials stored in {stored_in}");
     }
     Ok(())
 }
@@ -507,9 +511,9 @@ fn logout(ctx: &OciContext, registry: &str, global: &GlobalArgs) -> Result<()> {
     )? && !global.quiet
     {
         if removed {
-            println!("Removed credentials for {registry}");
+            outln!("Removed credentials for {registry}");
         } else {
-            println!("No stored credentials for {registry}");
+            outln!("No stored credentials for {registry}");
         }
     }
     Ok(())
@@ -579,6 +583,6 @@ fn config(ctx: &OciContext, global: &GlobalArgs) -> Result<()> {
             effective.credentials_from.join(", ")
         },
     ));
-    print_fields(&rows);
+    print_fields(&rows)?;
     Ok(())
 }

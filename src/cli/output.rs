@@ -1,5 +1,6 @@
 //! Rendering results: aligned text for people, JSON or YAML for scripts.
 
+use super::exit::{out, outln};
 use serde::Serialize;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -12,30 +13,32 @@ pub enum OutputFormat {
 /// Prints `value` as JSON or YAML; returns false for `table`, which the caller renders itself.
 pub fn print_structured<T: Serialize>(format: OutputFormat, value: &T) -> color_eyre::Result<bool> {
     match format {
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(value)?),
-        OutputFormat::Yaml => print!("{}", serde_yaml::to_string(value)?),
+        OutputFormat::Json => outln!("{}", serde_json::to_string_pretty(value)?),
+        OutputFormat::Yaml => out!("{}", serde_yaml::to_string(value)?),
         OutputFormat::Table => return Ok(false),
     }
     Ok(true)
 }
 
 /// Prints `key  value` rows with the keys aligned.
-pub fn print_fields(rows: &[(&str, String)]) {
+pub fn print_fields(rows: &[(&str, String)]) -> color_eyre::Result<()> {
     let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
     for (key, value) in rows {
-        println!("{key:<width$}  {value}");
+        outln!("{key:<width$}  {value}");
     }
+    Ok(())
 }
 
 pub use crate::units::human_bytes;
 
 /// Prints a table: boxed on a terminal, plain aligned columns when piped (stable for scripts).
-pub fn print_table(headers: &[&str], rows: &[Vec<String>]) {
+pub fn print_table(headers: &[&str], rows: &[Vec<String>]) -> color_eyre::Result<()> {
     use std::io::IsTerminal;
-    print!(
+    out!(
         "{}",
         render_table(headers, rows, std::io::stdout().is_terminal())
     );
+    Ok(())
 }
 
 pub fn render_table(headers: &[&str], rows: &[Vec<String>], boxed: bool) -> String {

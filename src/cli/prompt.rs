@@ -2,7 +2,7 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 
-use color_eyre::eyre::{Result, bail};
+use color_eyre::eyre::Result;
 
 /// Reads one line from stdin after printing `question` to stderr.
 pub fn ask(question: &str) -> Result<String> {
@@ -16,7 +16,9 @@ pub fn ask(question: &str) -> Result<String> {
 /// Asks for a secret with echo turned off on a terminal.
 pub fn ask_secret(question: &str) -> Result<String> {
     if !std::io::stdin().is_terminal() {
-        bail!("no terminal to ask for the password on; pipe it in with --password-stdin");
+        return Err(super::exit::usage(
+            "no terminal to ask for the password on; pipe it in with --password-stdin",
+        ));
     }
     let _echo_off = EchoOff::new();
     let answer = ask(question);
@@ -58,7 +60,9 @@ impl Drop for EchoOff {
 /// Whether the user confirms by typing `expected`.
 pub fn confirm_by_typing(question: &str, expected: &str) -> Result<bool> {
     if !std::io::stdin().is_terminal() {
-        bail!("refusing to delete without a terminal to confirm on; pass --yes");
+        return Err(super::exit::usage(
+            "refusing to delete without a terminal to confirm on; pass --yes",
+        ));
     }
     Ok(ask(question)?.trim() == expected)
 }

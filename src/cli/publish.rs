@@ -1,5 +1,6 @@
 //! `oci package`, `oci push`, `oci publish`: from an extension directory to a registry.
 
+use super::exit::{Exit, coded, outln, usage};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -39,9 +40,11 @@ pub fn validate(dir: &Path, global: &GlobalArgs) -> Result<()> {
         "warnings": tree.warnings.iter().map(|w| w.to_string()).collect::<Vec<_>>(),
     });
     if !print_structured(global.output, &summary)? && !global.quiet {
-        println!(
+        outln!(
             "{} {} {} is valid",
-            tree.manifest.kind, tree.manifest.name, tree.manifest.version
+            tree.manifest.kind,
+            tree.manifest.name,
+            tree.manifest.version
         );
     }
     Ok(())
@@ -54,12 +57,12 @@ pub fn package(dir: &Path, output: Option<PathBuf>, global: &GlobalArgs) -> Resu
     let output = output.unwrap_or_else(|| PathBuf::from(package_file_name(&tree.manifest)));
     let package = package::package(&tree, &output)?;
     if !print_structured(global.output, &package)? && !global.quiet {
-        println!("{}", package.path.display());
+        outln!("{}", package.path.display());
         print_fields(&[
             ("files", package.files.to_string()),
             ("size", human_bytes(package.size)),
             ("digest", package.digest.to_string()),
-        ]);
+        ])?;
     }
     Ok(())
 }
@@ -100,12 +103,12 @@ pub async fn push(
         return finish(&status, &target.to_string());
     }
     match &status {
-        PublishStatus::Published { digest } => println!("Pushed {target}\ndigest {digest}"),
+        PublishStatus::Published { digest } => outln!("Pushed {target}\ndigest {digest}"),
         PublishStatus::Replaced { digest, previous } => {
-            println!("Pushed {target} (replaced {previous})\ndigest {digest}")
+            outln!("Pushed {target} (replaced {previous})\ndigest {digest}")
         }
         PublishStatus::Unchanged { digest } => {
-            println!(
+            outln!(
                 "{target} is already published with this content; nothing to push\ndigest {digest}"
             )
         }
@@ -116,9 +119,12 @@ pub async fn push(
 
 fn finish(status: &PublishStatus, reference: &str) -> Result<()> {
     match status {
-        PublishStatus::Conflict { registry, local } => bail!(
-            "{reference} already exists with other content\n  registry: {registry}\n  local:    {local}\nbump the version, or pass --force to replace it"
-        ),
+        PublishStatus::Conflict { registry, local } => Err(coded(
+            Exit::Conflict,
+            format!(
+                "{reference} already exists with other content\n  registry: {registry}\n  local:    {local}\nbump the version, or pass --force to replace it"
+            ),
+        )),
         PublishStatus::Failed { reason } => bail!("{reference}: {reason}"),
         _ => Ok(()),
     }
@@ -134,7 +140,7 @@ pub async fn publish(
 ) -> Result<()> {
     let dirs = match from_tag {
         Some(tag) => {
-            let tag = publish::parse_release_tag(tag).map_err(|e| eyre!(e))?;
+            let tag = publish::parse_release_tag(tag).map_err(|e| usage(e.to_string()))?;
             vec![publish::locate_release(root, &tag).map_err(|e| eyre!(e))?]
         }
         None => publish::discover(root)?,
@@ -183,9 +189,9 @@ pub async fn publish(
                 ]
             })
             .collect();
-        print_table(&["extension", "version", "result", "detail"], &rows);
+        print_table(&["extension", "version", "result", "detail"], &rows)?;
         let count = |f: fn(&PublishStatus) -> bool| entries.iter().filter(|e| f(&e.status)).count();
-        println!(
+        outln!(
             "{} published, {} unchanged, {} failed{}",
             count(|s| matches!(
                 s,
@@ -203,7 +209,20 @@ pub async fn publish(
         );
     }
     if failed > 0 {
-        bail!("{failed} extension(s) could not be published");
+        let conflicts = entries
+            .iter()
+            .filter(|e| matches!(e.status, PublishStatus::Conflict { .. }))
+            .count();
+        // Only conflicts: scripts can tell "bump the version" from "something broke".
+        let exit = if conflicts == failed {
+            Exit::Conflict
+        } else {
+            Exit::Failure
+        };
+        return Err(coded(
+            exit,
+            format!("{failed} extension(s) could not be published"),
+        ));
     }
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! `provisioning oci-registry serve|start|stop|status|gc`.
 
+use super::exit::{Exit, outln, silent};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -92,10 +93,10 @@ pub fn run(command: RegistryCommand, global: &GlobalArgs) -> color_eyre::Result<
 impl ServeArgs {
     fn config(&self) -> color_eyre::Result<RegistryConfig> {
         if !self.addr.ip().is_loopback() && self.htpasswd.is_none() && !self.allow_anonymous {
-            bail!(
+            return Err(super::exit::usage(format!(
                 "{} is reachable from other machines and no --htpasswd is set; add --htpasswd FILE, or --allow-anonymous if anyone may push and delete",
                 self.addr
-            );
+            )));
         }
         let mut config = RegistryConfig::new(self.addr, self.storage.dir()?);
         config.htpasswd = self.htpasswd.clone();
@@ -157,7 +158,7 @@ fn serve(args: &ServeArgs, global: &GlobalArgs) -> color_eyre::Result<()> {
         })
         .wrap_err("cannot write the pid file into the storage directory")?;
         if !global.quiet {
-            println!(
+            outln!(
                 "Serving OCI registry at {} (storage {}); Ctrl-C stops it",
                 registry.url(),
                 storage.display()
@@ -183,12 +184,12 @@ fn start(args: &ServeArgs, global: &GlobalArgs) -> color_eyre::Result<()> {
         &log_file,
     )?;
     if !print_structured(global.output, &record)? && !global.quiet {
-        println!("Registry started at {}", record.endpoint);
+        outln!("Registry started at {}", record.endpoint);
         print_fields(&[
             ("pid", record.pid.to_string()),
             ("storage", record.storage.display().to_string()),
             ("log", log_file.display().to_string()),
-        ]);
+        ])?;
     }
     Ok(())
 }
@@ -197,21 +198,27 @@ fn stop(args: &StorageArg, global: &GlobalArgs) -> color_eyre::Result<()> {
     let stopped = daemon::stop(&args.dir()?, Duration::from_secs(15))?;
     if !print_structured(global.output, &stopped)? && !global.quiet {
         if stopped.killed {
-            println!(
+            outln!(
                 "Registry (pid {}) did not stop within 15 s and was killed",
                 stopped.pid
             );
         } else {
-            println!("Registry (pid {}) stopped", stopped.pid);
+            outln!("Registry (pid {}) stopped", stopped.pid);
         }
     }
     Ok(())
 }
 
+/// Prints the state of the registry on that storage; exits 3 when none runs there.
 fn status(args: &StorageArg, global: &GlobalArgs) -> color_eyre::Result<()> {
     let status = daemon::status(&args.dir()?)?;
+    let result = if status.pid.is_some() {
+        Ok(())
+    } else {
+        Err(silent(Exit::NotRunning))
+    };
     if print_structured(global.output, &status)? {
-        return Ok(());
+        return result;
     }
     let state = match status.pid {
         Some(pid) => format!("running (pid {pid})"),
@@ -227,8 +234,8 @@ fn status(args: &StorageArg, global: &GlobalArgs) -> color_eyre::Result<()> {
     if let Some(log) = &status.log_file {
         rows.push(("log", log.display().to_string()));
     }
-    print_fields(&rows);
-    Ok(())
+    print_fields(&rows)?;
+    result
 }
 
 fn collect(args: &GcArgs, global: &GlobalArgs) -> color_eyre::Result<()> {
@@ -252,9 +259,9 @@ fn collect(args: &GcArgs, global: &GlobalArgs) -> color_eyre::Result<()> {
         "Deleted"
     };
     for blob in &report.blobs {
-        println!("{verb} {} ({})", blob.digest, human_bytes(blob.size));
+        outln!("{verb} {} ({})", blob.digest, human_bytes(blob.size));
     }
-    println!(
+    outln!(
         "{verb} {} blob(s), freeing {}; {} repository link(s) and {} stale upload file(s)",
         report.blobs.len(),
         human_bytes(report.bytes_freed),
@@ -262,7 +269,7 @@ fn collect(args: &GcArgs, global: &GlobalArgs) -> color_eyre::Result<()> {
         report.stale_uploads
     );
     if running && args.min_age.is_none() {
-        println!("A registry is serving this storage: blobs younger than 10 minutes were kept.");
+        outln!("A registry is serving this storage: blobs younger than 10 minutes were kept.");
     }
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! loopback port with temporary storage, and gate tests that need peer binaries.
 #![allow(dead_code)]
 
+pub mod cli;
 pub mod distribution;
 pub mod extension_fixtures;
 pub mod faults;
@@ -237,6 +238,11 @@ pub fn assert_failure(output: &std::process::Output, code: i32, stderr_contains:
         stderr.contains(stderr_contains),
         "stderr does not say {stderr_contains:?}:\n{stderr}"
     );
+}
+
+/// Output bytes as text, for messages and `contains` checks.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// Asserts that a command succeeded (exit code 0), showing its output when it did not.
