@@ -21,6 +21,7 @@ pub enum ErrorCode {
     Unsupported,
     RangeInvalid,
     PaginationNumberInvalid,
+    TooManyRequests,
     Internal,
 }
 
@@ -43,6 +44,7 @@ impl ErrorCode {
             // Not in the spec's table; distribution uses the same name for bad `Range` headers.
             ErrorCode::RangeInvalid => "RANGE_INVALID",
             ErrorCode::PaginationNumberInvalid => "PAGINATION_NUMBER_INVALID",
+            ErrorCode::TooManyRequests => "TOOMANYREQUESTS",
             ErrorCode::Internal => "UNKNOWN",
         }
     }
@@ -64,6 +66,7 @@ impl ErrorCode {
             ErrorCode::Denied => StatusCode::FORBIDDEN,
             ErrorCode::Unsupported => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::RangeInvalid => StatusCode::RANGE_NOT_SATISFIABLE,
+            ErrorCode::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
