@@ -1,9 +1,11 @@
 //! Progress of long operations as events on a channel: the CLI draws them as bars, the
-//! workbench in its Transfers pane. One code path, two views.
+//! workbench in its Transfers pane. One code path, two views. The same handle carries the
+//! other direction: a cancellation token the viewer trips to stop the transfer.
 
 use std::time::Duration;
 
 use tokio::sync::mpsc::UnboundedSender;
+use tokio_util::sync::CancellationToken;
 
 use super::Digest;
 
@@ -52,17 +54,37 @@ pub enum Outcome {
     Mounted,
 }
 
-/// Where progress events go; silent when no channel is attached.
+/// Where progress events go (silent when no channel is attached), and the token that cancels
+/// the operation (never cancelled unless one is attached with [`Progress::with_cancel`]).
 #[derive(Clone, Debug, Default)]
 pub struct Progress {
     sender: Option<UnboundedSender<TransferEvent>>,
+    cancel: CancellationToken,
 }
 
 impl Progress {
     pub fn new(sender: UnboundedSender<TransferEvent>) -> Progress {
         Progress {
             sender: Some(sender),
+            cancel: CancellationToken::new(),
         }
+    }
+
+    /// The same sink, cancelled through `cancel`: operations given this progress stop at their
+    /// next safe point with [`OciError::Cancelled`](super::client::OciError::Cancelled) and
+    /// leave nothing partial behind.
+    pub fn with_cancel(mut self, cancel: CancellationToken) -> Progress {
+        self.cancel = cancel;
+        self
+    }
+
+    /// The token that cancels the operation.
+    pub fn cancel_token(&self) -> &CancellationToken {
+        &self.cancel
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.is_cancelled()
     }
 
     /// A sink that drops every event.

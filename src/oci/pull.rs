@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use futures_util::{StreamExt, TryStreamExt};
 use serde::Serialize;
+use tokio_util::sync::CancellationToken;
 
 use super::cache::BlobCache;
 use super::client::{Descriptor, FetchedManifest, OciError, Registries, RegistryClient, Result};
@@ -69,6 +70,11 @@ pub async fn fetch_blobs(
 }
 
 /// Pulls `reference` into `output_dir`.
+///
+/// Cancelling `progress`'s token, or dropping this future (an aborted task, Ctrl-C), stops the
+/// pull: downloads in flight are abandoned (their temp files removed), and the write step,
+/// which runs on a blocking thread that outlives the future, checks the token before it
+/// commits, so nothing reaches `output_dir` once the caller has moved on.
 pub async fn pull(
     registries: &Registries,
     cache: &BlobCache,
@@ -76,47 +82,13 @@ pub async fn pull(
     output_dir: &Path,
     progress: &Progress,
 ) -> Result<PullReport> {
+    let cancel = progress.cancel_token().child_token();
+    let _cancel_on_drop = cancel.clone().drop_guard();
     let client = registries.client(&reference.registry);
-    let manifest = resolve_manifest(cache, &client, reference).await?;
-    let view = parse_view(&client, &manifest)?;
-    if view.is_index() {
-        let children: Vec<String> = view
-            .manifests
-            .iter()
-            .map(|m| {
-                let platform = m
-                    .platform
-                    .as_ref()
-                    .map(|p| {
-                        format!(
-                            " ({}/{})",
-                            p["os"].as_str().unwrap_or("?"),
-                            p["architecture"].as_str().unwrap_or("?")
-                        )
-                    })
-                    .unwrap_or_default();
-                format!("  {}@{}{platform}", reference.repository_path(), m.digest)
-            })
-            .collect();
-        return Err(OciError::Protocol {
-            registry: reference.registry.clone(),
-            message: format!(
-                "{reference} is an index of {} manifests; pull one of them by digest:\n{}",
-                view.manifests.len(),
-                children.join("\n")
-            ),
-        });
-    }
-    let blobs = view.blobs();
-    let paths = fetch_blobs(
-        cache,
-        &client,
-        &reference.repository,
-        &blobs,
-        registries.options().concurrency,
-        progress,
-    )
-    .await?;
+    let (manifest, view, paths) = cancel
+        .run_until_cancelled(fetch(registries, cache, &client, reference, progress))
+        .await
+        .ok_or(OciError::Cancelled)??;
     let descriptor = Descriptor {
         media_type: manifest.media_type.clone(),
         digest: manifest.digest.clone(),
@@ -128,12 +100,13 @@ pub async fn pull(
     cache.tag(&reference.to_string(), &descriptor)?;
 
     // Layers follow the config in `paths`.
-    let layer_paths = &paths[usize::from(view.config.is_some())..];
+    let layer_paths = paths[usize::from(view.config.is_some())..].to_vec();
     let output = output_dir.to_path_buf();
-    let layers = view.layers.clone();
-    let layer_paths = layer_paths.to_vec();
+    let layers = view.layers;
+    // Awaited to the end even when cancelled meanwhile: the outcome it reports is what is on
+    // disk (cancelled before the commit, or committed before the cancel was seen).
     let (files, skipped_layers) =
-        tokio::task::spawn_blocking(move || write_files(&output, &layers, &layer_paths))
+        tokio::task::spawn_blocking(move || write_files(&output, &layers, &layer_paths, &cancel))
             .await
             .map_err(|e| OciError::Config(format!("writing files failed: {e}")))??;
     Ok(PullReport {
@@ -145,6 +118,61 @@ pub async fn pull(
     })
 }
 
+/// The network half of a pull: the manifest (refusing an index) and its blobs in the cache.
+async fn fetch(
+    registries: &Registries,
+    cache: &BlobCache,
+    client: &RegistryClient,
+    reference: &Reference,
+    progress: &Progress,
+) -> Result<(FetchedManifest, ManifestView, Vec<PathBuf>)> {
+    let manifest = resolve_manifest(cache, client, reference).await?;
+    let view = parse_view(client, &manifest)?;
+    if view.is_index() {
+        return Err(index_refused(reference, &view));
+    }
+    let paths = fetch_blobs(
+        cache,
+        client,
+        &reference.repository,
+        &view.blobs(),
+        registries.options().concurrency,
+        progress,
+    )
+    .await?;
+    Ok((manifest, view, paths))
+}
+
+/// Pulling an index names its children, to be pulled by digest.
+fn index_refused(reference: &Reference, view: &ManifestView) -> OciError {
+    let children: Vec<String> = view
+        .manifests
+        .iter()
+        .map(|m| {
+            let platform = m
+                .platform
+                .as_ref()
+                .map(|p| {
+                    format!(
+                        " ({}/{})",
+                        p["os"].as_str().unwrap_or("?"),
+                        p["architecture"].as_str().unwrap_or("?")
+                    )
+                })
+                .unwrap_or_default();
+            format!("  {}@{}{platform}", reference.repository_path(), m.digest)
+        })
+        .collect();
+    OciError::Protocol {
+        registry: reference.registry.clone(),
+        message: format!(
+            "{reference} is an index of {} manifests; pull one of them by digest:\n{}",
+            view.manifests.len(),
+            children.join("\n")
+        ),
+    }
+}
+
 fn parse_view(client: &RegistryClient, manifest: &FetchedManifest) -> Result<ManifestView> {
     ManifestView::parse(&manifest.bytes, &manifest.media_type).map_err(|e| OciError::Protocol {
         registry: client.registry().to_string(),
@@ -153,16 +181,21 @@ fn parse_view(client: &RegistryClient, manifest: &FetchedManifest) -> Result<Man
 }
 
 /// Writes titled layers (unpacking tar+gzip directories oras marked) through a staging area,
-/// so a refused or failed pull leaves nothing in `output`.
+/// so a refused, failed or cancelled pull leaves nothing in `output`. `cancel` is checked
+/// before each layer and, last, right before the commit.
 fn write_files(
     output: &Path,
     layers: &[Descriptor],
     paths: &[PathBuf],
+    cancel: &CancellationToken,
 ) -> Result<(Vec<PathBuf>, Vec<Digest>)> {
     let to_error = |e: super::files::FilesError| OciError::Config(e.to_string());
     let mut staging = Staging::new(output).map_err(to_error)?;
     let mut skipped = Vec::new();
     for (layer, path) in layers.iter().zip(paths) {
+        if cancel.is_cancelled() {
+            return Err(OciError::Cancelled);
+        }
         let Some(title) = layer.annotations.get(TITLE) else {
             skipped.push(layer.digest.clone());
             continue;
@@ -189,6 +222,10 @@ fn write_files(
                 .write_file(title, &mut file, None)
                 .map_err(to_error)?;
         }
+    }
+    // Dropping the staging area removes what was written.
+    if cancel.is_cancelled() {
+        return Err(OciError::Cancelled);
     }
     let files = staging.commit(true).map_err(to_error)?;
     Ok((files, skipped))
