@@ -4,6 +4,7 @@
 
 mod auth;
 mod error;
+mod pages;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -23,6 +24,7 @@ use super::credentials::{Credential, CredentialStore};
 use super::progress::{Direction, Outcome, Progress, TransferEvent};
 use super::{Digest, media_type};
 use auth::AuthCache;
+use pages::Pages;
 
 /// How the client reaches registries.
 #[derive(Clone, Debug)]
@@ -481,7 +483,7 @@ impl RegistryClient {
         }
     }
 
-    /// Every repository in the catalog, following `Link` pages.
+    /// Every repository in the catalog, following `Link` pages (refusing links in circles).
     pub async fn catalog(&self, page_size: usize) -> Result<Vec<String>> {
         #[derive(Deserialize)]
         struct Page {
@@ -489,8 +491,12 @@ impl RegistryClient {
             repositories: Vec<String>,
         }
         let mut out = Vec::new();
-        let mut next = Some(format!("/v2/_catalog?n={page_size}"));
-        while let Some(path) = next.take() {
+        let mut pages = Pages::new(
+            &self.registry,
+            "catalog",
+            format!("/v2/_catalog?n={page_size}"),
+        );
+        while let Some(path) = pages.next_path()? {
             let response = self
                 .send(
                     Method::GET,
@@ -510,37 +516,43 @@ impl RegistryClient {
             if !status.is_success() {
                 return Err(self.fail("GET /v2/_catalog", response).await);
             }
-            next = next_link(response.headers());
+            let headers = response.headers().clone();
             let page: Page = self.json(response, "catalog").await?;
-            if page.repositories.is_empty() {
-                break;
-            }
+            pages.read(&headers, page.repositories.is_empty());
             out.extend(page.repositories);
         }
         Ok(out)
     }
 
-    /// Every tag of `repo`, following `Link` pages.
+    /// Every tag of `repo`, following `Link` pages of up to 1000 tags.
     pub async fn tags(&self, repo: &str) -> Result<Vec<String>> {
+        self.tags_paged(repo, 1000).await
+    }
+
+    /// Every tag of `repo`, asking for `page_size` at a time and following `Link` pages
+    /// (refusing links in circles).
+    pub async fn tags_paged(&self, repo: &str, page_size: usize) -> Result<Vec<String>> {
         #[derive(Deserialize)]
         struct Page {
             #[serde(default)]
             tags: Option<Vec<String>>,
         }
         let mut out = Vec::new();
-        let mut next = Some(format!("/v2/{repo}/tags/list?n=1000"));
-        while let Some(path) = next.take() {
+        let mut pages = Pages::new(
+            &self.registry,
+            "tag list",
+            format!("/v2/{repo}/tags/list?n={page_size}"),
+        );
+        while let Some(path) = pages.next_path()? {
             let response = self
                 .get_found(&path, HeaderMap::new(), &scope_pull(repo), || {
                     format!("repository {repo}")
                 })
                 .await?;
-            next = next_link(response.headers());
+            let headers = response.headers().clone();
             let page: Page = self.json(response, "tag list").await?;
             let tags = page.tags.unwrap_or_default();
-            if tags.is_empty() {
-                break;
-            }
+            pages.read(&headers, tags.is_empty());
             out.extend(tags);
         }
         Ok(out)
@@ -1015,6 +1027,13 @@ impl RegistryClient {
         let response = self
             .send(Method::PUT, &put, headers, body, &scope_push(repo))
             .await?;
+        if response.status() == StatusCode::NOT_FOUND
+            && self.blob_size(repo, digest).await?.is_some()
+        {
+            // A PUT sent again after its answer was lost finds the session already finished;
+            // the registry verified and stored the blob under its digest the first time.
+            return Ok(());
+        }
         if !response.status().is_success() {
             return Err(self
                 .fail(&format!("PUT {}", strip_query(&location)), response)
@@ -1132,16 +1151,6 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
         .map(Duration::from_secs)
 }
 
-/// The path and query of a `Link: <…>; rel="next"` header.
-fn next_link(headers: &HeaderMap) -> Option<String> {
-    let value = headers.get(header::LINK)?.to_str().ok()?;
-    let start = value.find('<')? + 1;
-    let end = value[start..].find('>')? + start;
-    value[end..]
-        .contains("next")
-        .then(|| value[start..end].to_string())
-}
-
 fn location(response: &reqwest::Response) -> Option<String> {
     response
         .headers()
@@ -1210,19 +1219,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn links_and_retry_after() {
+    fn retry_after_seconds() {
         let mut headers = HeaderMap::new();
-        headers.insert(
-            header::LINK,
-            HeaderValue::from_static("</v2/_catalog?n=2&last=b>; rel=\"next\""),
-        );
         headers.insert(header::RETRY_AFTER, HeaderValue::from_static("3"));
-        assert_eq!(
-            next_link(&headers).as_deref(),
-            Some("/v2/_catalog?n=2&last=b")
-        );
         assert_eq!(retry_after(&headers), Some(Duration::from_secs(3)));
-        assert_eq!(next_link(&HeaderMap::new()), None);
+        assert_eq!(retry_after(&HeaderMap::new()), None);
     }
 
     #[test]
