@@ -1,6 +1,6 @@
 //! The OCI client library against the embedded registry and Debian's distribution registry:
-//! pushing and fetching, paging, mounts, referrers, browsing, copying, pulling into the cache,
-//! authentication and TLS.
+//! pushing and fetching, paging, mounts, referrers, browsing, copying, pulling into the cache.
+//! Authentication and TLS are in `oci_auth_tls.rs`, faults in `oci_faults.rs`.
 
 mod common;
 use common::layout;
@@ -8,11 +8,11 @@ use common::oci_fixtures;
 
 use std::path::Path;
 
+use common::TestRegistry;
 use common::distribution::{Distribution, DistributionOptions};
 use common::faults::FaultProxy;
-use common::{TestRegistry, make_pki};
 use oci_fixtures::*;
-use provisioning::oci::client::{ClientOptions, Descriptor, OciError, RegistryClient};
+use provisioning::oci::client::{Descriptor, OciError, RegistryClient};
 use provisioning::oci::progress::Progress;
 use provisioning::oci::{Digest, Reference, ReferenceDefaults, browse, copy, pull};
 
@@ -147,17 +147,13 @@ async fn catalog_pages(upstream_url: &str) {
         expected.push(repo);
     }
     proxy.clear_seen();
-    let mut listed = client.catalog(2).await.unwrap();
-    listed.sort();
-    assert_eq!(listed, expected);
-    let pages = proxy
-        .seen()
-        .iter()
-        .filter(|r| r.path.starts_with("/v2/_catalog"))
-        .count();
+    let listed = client.catalog(2).await.unwrap();
+    assert_eq!(listed, expected, "every page, in order");
+    let pages: Vec<String> = proxy.seen().into_iter().map(|r| r.path).collect();
+    assert_eq!(pages.len(), 3, "5 repositories in pages of 2: {pages:?}");
     assert!(
-        pages >= 3,
-        "5 repositories in pages of 2 took {pages} requests"
+        pages.iter().all(|p| p.starts_with("/v2/_catalog?n=2")),
+        "{pages:?}"
     );
 }
 
@@ -174,6 +170,48 @@ async fn catalog_follows_link_pages_on_distribution() {
         return;
     };
     catalog_pages(&distribution.url).await;
+}
+
+/// Five tags listed two at a time: three pages, each asked for with the registry's `Link`.
+async fn tag_pages(upstream_url: &str) {
+    let proxy = FaultProxy::start(upstream_url).await;
+    let bench = Workbench::new();
+    let client = bench.client(&proxy.host);
+    let artifact = Artifact::extension("paged", "1.0.0", "paging");
+    let tags = ["1.0.0", "1.0.1", "1.1.0", "2.0.0", "2.1.0"];
+    for tag in tags {
+        artifact
+            .push(&client, "paging/tags", tag, &bench.scratch())
+            .await;
+    }
+    proxy.clear_seen();
+    assert_eq!(client.tags_paged("paging/tags", 2).await.unwrap(), tags);
+    let pages: Vec<String> = proxy.seen().into_iter().map(|r| r.path).collect();
+    assert_eq!(pages.len(), 3, "5 tags in pages of 2: {pages:?}");
+    assert_eq!(pages[0], "/v2/paging/tags/tags/list?n=2");
+    assert!(
+        pages[1..].iter().all(|p| p.contains("last=")),
+        "later pages continue after the last tag read: {pages:?}"
+    );
+    // One page of up to 1000 by default.
+    proxy.clear_seen();
+    assert_eq!(client.tags("paging/tags").await.unwrap(), tags);
+    assert_eq!(proxy.seen().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tags_follow_link_pages_on_our_registry() {
+    let registry = TestRegistry::start().await;
+    tag_pages(&registry.url).await;
+    registry.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tags_follow_link_pages_on_distribution() {
+    let Some(distribution) = Distribution::start(DistributionOptions::default()) else {
+        return;
+    };
+    tag_pages(&distribution.url).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -971,120 +1009,4 @@ async fn the_cache_is_an_oci_layout_skopeo_reads() {
         assert!(blobs.contains_key(d.digest.strip_prefix("sha256:").unwrap()));
     }
     registry.stop().await;
-}
-
-/// A distribution registry that wants the test user's password.
-fn distribution_with_auth(dir: &Path) -> Option<Distribution> {
-    let htpasswd = write_htpasswd(dir);
-    Distribution::start(DistributionOptions {
-        htpasswd: Some(htpasswd),
-        tls: None,
-    })
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn credentials_from_a_docker_config_reach_distribution() {
-    let dir = tempfile::tempdir().unwrap();
-    let Some(distribution) = distribution_with_auth(dir.path()) else {
-        return;
-    };
-    let bench = Workbench::new();
-    write_docker_config(
-        &bench.path("config.json"),
-        &distribution.host,
-        USER,
-        PASSWORD,
-    );
-    let client = bench.client(&distribution.host);
-    client.ping().await.unwrap();
-    let artifact = Artifact::extension("private", "1.0.0", "behind a password");
-    let digest = artifact
-        .push(&client, "private/app", "1.0.0", &bench.scratch())
-        .await;
-    assert_eq!(client.tags("private/app").await.unwrap(), ["1.0.0"]);
-    let out = bench.path("out");
-    let report = pull::pull(
-        &bench.registries,
-        &bench.cache,
-        &reference(&format!("{}/private/app:1.0.0", distribution.host)),
-        &out,
-        &Progress::silent(),
-    )
-    .await
-    .unwrap();
-    assert_eq!(report.digest, digest);
-    assert_eq!(files_under(&out), ["manifest.yaml", "scripts/install.sh"]);
-
-    // Without credentials.
-    let anonymous = Workbench::new();
-    let result = anonymous
-        .client(&distribution.host)
-        .tags("private/app")
-        .await;
-    assert!(
-        matches!(result, Err(OciError::Unauthorized { .. })),
-        "{result:?}"
-    );
-    // With a wrong password.
-    let wrong = Workbench::new();
-    write_docker_config(
-        &wrong.path("config.json"),
-        &distribution.host,
-        USER,
-        "not the password",
-    );
-    let result = wrong.client(&distribution.host).tags("private/app").await;
-    match result {
-        Err(e @ OciError::Unauthorized { .. }) => {
-            assert!(!e.to_string().contains("not the password"), "{e}");
-        }
-        other => panic!("wrong password: {other:?}"),
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tls_with_a_test_ca() {
-    let dir = tempfile::tempdir().unwrap();
-    let pki = make_pki(dir.path());
-    let Some(distribution) = Distribution::start(DistributionOptions {
-        htpasswd: None,
-        tls: Some((pki.cert.clone(), pki.key.clone())),
-    }) else {
-        return;
-    };
-    let host = distribution.host.clone();
-
-    let trusting = Workbench::with_options(ClientOptions {
-        ca_file: Some(pki.ca.clone()),
-        ..ClientOptions::default()
-    });
-    let client = trusting.client(&host);
-    assert!(client.base_url().starts_with("https://"));
-    client.ping().await.unwrap();
-    let artifact = Artifact::extension("tls", "1.0.0", "over HTTPS");
-    artifact
-        .push(&client, "secure/app", "1.0.0", &trusting.scratch())
-        .await;
-    assert_eq!(
-        client.manifest("secure/app", "1.0.0").await.unwrap().bytes,
-        artifact.manifest_bytes()
-    );
-
-    let untrusting = Workbench::with_options(ClientOptions::default());
-    let error = untrusting
-        .client(&host)
-        .tags("secure/app")
-        .await
-        .expect_err("an unknown CA must be refused");
-    assert!(matches!(error, OciError::Unreachable { .. }), "{error:?}");
-    assert!(error.to_string().contains("--ca-file"), "{error}");
-
-    let insecure = Workbench::with_options(ClientOptions {
-        insecure: true,
-        ..ClientOptions::default()
-    });
-    assert_eq!(
-        insecure.client(&host).tags("secure/app").await.unwrap(),
-        ["1.0.0"]
-    );
 }

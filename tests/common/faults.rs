@@ -1,12 +1,13 @@
 //! A loopback HTTP proxy in front of a real registry that injects faults on matching requests:
-//! error statuses (503, 429 with `Retry-After`), connections cut mid-body, corrupted bytes and
+//! error statuses (503, 429 with `Retry-After`), connections cut mid-body or dropped without an
+//! answer, transfers that stall, corrupted bytes either way, rewritten `Link` headers and
 //! latency. It also records every request, so tests can assert what a client sent.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
@@ -24,6 +25,18 @@ pub enum FaultKind {
     Corrupt,
     /// Forward after waiting.
     Delay(Duration),
+    /// Forward, then stop sending after this many body bytes and hold the connection open: the
+    /// transfer stays in flight until the client gives up on it.
+    StallAfter(usize),
+    /// Close the connection without answering; the request is not forwarded.
+    DropRequest,
+    /// Forward and let the registry answer, then close the connection without passing the
+    /// answer on: the request took effect, the client cannot know.
+    DropAnswer,
+    /// Forward with one byte of the request body flipped.
+    CorruptUpload,
+    /// Forward, replacing the answer's `Link` header with `<target>; rel="next"`.
+    Link(String),
 }
 
 /// A fault applied to the next `times` requests whose method matches and whose path contains
@@ -68,11 +81,24 @@ impl FaultProxy {
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let host = listener.local_addr().unwrap().to_string();
-        let app = axum::Router::new()
-            .fallback(forward)
-            .with_state(state.clone());
+        let shared = state.clone();
+        // Served with hyper directly: a handler that fails makes hyper close the connection
+        // without writing an answer, which is how requests are dropped. The connections live
+        // in the accept task's set, so stopping the proxy ends stalled ones too.
         let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
+            let mut connections = tokio::task::JoinSet::new();
+            while let Ok((stream, _)) = listener.accept().await {
+                let state = shared.clone();
+                connections.spawn(async move {
+                    let service = hyper::service::service_fn(move |request: Request<_>| {
+                        forward(state.clone(), request.map(Body::new))
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .await;
+                });
+                while connections.try_join_next().is_some() {}
+            }
         });
         FaultProxy { state, host, task }
     }
@@ -108,7 +134,19 @@ fn take_fault(state: &ProxyState, method: &str, path: &str) -> Option<FaultKind>
     Some(faults[index].kind.clone())
 }
 
-async fn forward(State(state): State<Arc<ProxyState>>, request: Request) -> Response {
+/// Why the proxy closed a connection without answering.
+#[derive(Debug)]
+struct Dropped;
+
+impl std::fmt::Display for Dropped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection dropped by fault proxy")
+    }
+}
+
+impl std::error::Error for Dropped {}
+
+async fn forward(state: Arc<ProxyState>, request: Request) -> Result<Response, Dropped> {
     let method = request.method().as_str().to_string();
     let path_and_query = request
         .uri()
@@ -121,16 +159,21 @@ async fn forward(State(state): State<Arc<ProxyState>>, request: Request) -> Resp
     });
     let fault = take_fault(&state, &method, &path_and_query);
     match &fault {
+        // A request body the proxy does not read would reach the client as a broken pipe
+        // instead of the answer; read it first.
         Some(FaultKind::Status(code)) => {
-            return StatusCode::from_u16(*code).unwrap().into_response();
+            let _ = axum::body::to_bytes(request.into_body(), usize::MAX).await;
+            return Ok(StatusCode::from_u16(*code).unwrap().into_response());
         }
         Some(FaultKind::TooManyRequests { retry_after_secs }) => {
-            return (
+            let _ = axum::body::to_bytes(request.into_body(), usize::MAX).await;
+            return Ok((
                 StatusCode::TOO_MANY_REQUESTS,
                 [("Retry-After", retry_after_secs.to_string())],
             )
-                .into_response();
+                .into_response());
         }
+        Some(FaultKind::DropRequest) => return Err(Dropped),
         Some(FaultKind::Delay(d)) => tokio::time::sleep(*d).await,
         _ => {}
     }
@@ -143,42 +186,78 @@ async fn forward(State(state): State<Arc<ProxyState>>, request: Request) -> Resp
             upstream = upstream.header(name, value);
         }
     }
-    let body = reqwest::Body::wrap_stream(request.into_body().into_data_stream());
+    let request_body = request.into_body().into_data_stream();
+    let body = if matches!(fault, Some(FaultKind::CorruptUpload)) {
+        reqwest::Body::wrap_stream(flip_first_byte(request_body))
+    } else {
+        reqwest::Body::wrap_stream(request_body)
+    };
     let answer = match upstream.body(body).send().await {
         Ok(answer) => answer,
-        Err(e) => return (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
+        Err(e) => return Ok((StatusCode::BAD_GATEWAY, e.to_string()).into_response()),
     };
     let mut response = Response::builder().status(answer.status().as_u16());
     for (name, value) in answer.headers() {
-        response = response.header(name, value);
+        if !(name == "link" && matches!(fault, Some(FaultKind::Link(_)))) {
+            response = response.header(name, value);
+        }
+    }
+    if let Some(FaultKind::Link(target)) = &fault {
+        response = response.header("Link", format!("<{target}>; rel=\"next\""));
+    }
+    if matches!(fault, Some(FaultKind::DropAnswer)) {
+        // The registry has finished with the request once its whole answer is read.
+        let _ = answer.bytes().await;
+        return Err(Dropped);
     }
     let stream = answer.bytes_stream();
     let body = match fault {
         Some(FaultKind::CutAfter(limit)) => {
-            let mut sent = 0usize;
-            Body::from_stream(stream.map(move |chunk| {
-                let chunk = chunk.map_err(std::io::Error::other)?;
-                if sent + chunk.len() > limit {
-                    return Err(std::io::Error::other("connection cut by fault proxy"));
-                }
-                sent += chunk.len();
-                Ok(chunk)
-            }))
+            // Yielding once lets the bytes before the cut reach the client.
+            let cut = futures_util::stream::once(async {
+                tokio::task::yield_now().await;
+                Err(std::io::Error::other("connection cut by fault proxy"))
+            });
+            Body::from_stream(first_bytes(stream, limit).chain(cut))
         }
-        Some(FaultKind::Corrupt) => {
-            let mut first = true;
-            Body::from_stream(stream.map(move |chunk| {
-                let chunk = chunk.map_err(std::io::Error::other)?;
-                if first && !chunk.is_empty() {
-                    first = false;
-                    let mut bytes = chunk.to_vec();
-                    bytes[0] ^= 0xff;
-                    return Ok::<_, std::io::Error>(bytes.into());
-                }
-                Ok(chunk)
-            }))
+        Some(FaultKind::StallAfter(limit)) => {
+            Body::from_stream(first_bytes(stream, limit).chain(futures_util::stream::pending()))
         }
+        Some(FaultKind::Corrupt) => Body::from_stream(flip_first_byte(stream)),
         _ => Body::from_stream(stream),
     };
-    response.body(body).unwrap()
+    Ok(response.body(body).unwrap())
+}
+
+/// The first `limit` bytes of `stream`.
+fn first_bytes(
+    stream: impl futures_util::Stream<Item = reqwest::Result<bytes::Bytes>>,
+    limit: usize,
+) -> impl futures_util::Stream<Item = std::io::Result<bytes::Bytes>> {
+    let mut left = limit;
+    stream
+        .map(move |chunk| {
+            let chunk = chunk.map_err(std::io::Error::other)?;
+            let keep = chunk.slice(..chunk.len().min(left));
+            left -= keep.len();
+            Ok(keep)
+        })
+        .take_while(|chunk| std::future::ready(!matches!(chunk, Ok(c) if c.is_empty())))
+}
+
+/// `stream` with the first byte of its first non-empty chunk flipped.
+fn flip_first_byte<E: Into<Box<dyn std::error::Error + Send + Sync>>>(
+    stream: impl futures_util::Stream<Item = Result<bytes::Bytes, E>>,
+) -> impl futures_util::Stream<Item = Result<bytes::Bytes, std::io::Error>> {
+    let mut first = true;
+    stream.map(move |chunk| {
+        let chunk = chunk.map_err(std::io::Error::other)?;
+        if first && !chunk.is_empty() {
+            first = false;
+            let mut bytes = chunk.to_vec();
+            bytes[0] ^= 0xff;
+            return Ok(bytes.into());
+        }
+        Ok(chunk)
+    })
 }
