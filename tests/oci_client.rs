@@ -152,7 +152,9 @@ async fn catalog_pages(upstream_url: &str) {
     let pages: Vec<String> = proxy.seen().into_iter().map(|r| r.path).collect();
     assert_eq!(pages.len(), 3, "5 repositories in pages of 2: {pages:?}");
     assert!(
-        pages.iter().all(|p| p.starts_with("/v2/_catalog?n=2")),
+        pages
+            .iter()
+            .all(|p| p.starts_with("/v2/_catalog?") && p.contains("n=2")),
         "{pages:?}"
     );
 }
@@ -173,7 +175,8 @@ async fn catalog_follows_link_pages_on_distribution() {
 }
 
 /// Five tags listed two at a time: three pages, each asked for with the registry's `Link`.
-async fn tag_pages(upstream_url: &str) {
+/// (Debian's distribution ignores `n` for tags and answers with one page: `paged` is false.)
+async fn tag_pages(upstream_url: &str, paged: bool) {
     let proxy = FaultProxy::start(upstream_url).await;
     let bench = Workbench::new();
     let client = bench.client(&proxy.host);
@@ -185,9 +188,13 @@ async fn tag_pages(upstream_url: &str) {
             .await;
     }
     proxy.clear_seen();
-    assert_eq!(client.tags_paged("paging/tags", 2).await.unwrap(), tags);
+    // Distribution does not list tags in order across pages; every tag once is the contract.
+    let mut listed = client.tags_paged("paging/tags", 2).await.unwrap();
+    listed.sort();
+    assert_eq!(listed, tags);
     let pages: Vec<String> = proxy.seen().into_iter().map(|r| r.path).collect();
-    assert_eq!(pages.len(), 3, "5 tags in pages of 2: {pages:?}");
+    let expected = if paged { 3 } else { 1 };
+    assert_eq!(pages.len(), expected, "5 tags in pages of 2: {pages:?}");
     assert_eq!(pages[0], "/v2/paging/tags/tags/list?n=2");
     assert!(
         pages[1..].iter().all(|p| p.contains("last=")),
@@ -195,14 +202,16 @@ async fn tag_pages(upstream_url: &str) {
     );
     // One page of up to 1000 by default.
     proxy.clear_seen();
-    assert_eq!(client.tags("paging/tags").await.unwrap(), tags);
+    let mut listed = client.tags("paging/tags").await.unwrap();
+    listed.sort();
+    assert_eq!(listed, tags);
     assert_eq!(proxy.seen().len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tags_follow_link_pages_on_our_registry() {
     let registry = TestRegistry::start().await;
-    tag_pages(&registry.url).await;
+    tag_pages(&registry.url, true).await;
     registry.stop().await;
 }
 
@@ -211,7 +220,7 @@ async fn tags_follow_link_pages_on_distribution() {
     let Some(distribution) = Distribution::start(DistributionOptions::default()) else {
         return;
     };
-    tag_pages(&distribution.url).await;
+    tag_pages(&distribution.url, false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
