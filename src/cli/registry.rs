@@ -6,14 +6,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
-use color_eyre::eyre::{WrapErr, bail};
+use color_eyre::eyre::WrapErr;
 
 use super::GlobalArgs;
 use super::output::{human_bytes, print_fields, print_structured};
 use crate::registry::daemon::{self, PidRecord};
-use crate::registry::{
-    RegistryConfig, RunningRegistry, Storage, TlsFiles, default_storage_dir, gc,
-};
+use crate::registry::{RegistryConfig, RunningRegistry, TlsFiles, default_storage_dir, gc};
 
 #[derive(Debug, Subcommand)]
 pub enum RegistryCommand {
@@ -74,10 +72,13 @@ pub struct GcArgs {
     /// Report what would be deleted without deleting.
     #[arg(long)]
     pub dry_run: bool,
-    /// Keep unreferenced blobs younger than this many seconds [default: 600 while a registry
-    /// serves the storage, else 0].
+    /// Keep unreferenced blobs younger than this many seconds [default: 600 for a dry run
+    /// while a registry serves the storage, else 0].
     #[arg(long, value_name = "SECS")]
     pub min_age: Option<u64>,
+    /// Delete upload data untouched for this many seconds.
+    #[arg(long, default_value_t = 3600, value_name = "SECS")]
+    pub upload_ttl: u64,
 }
 
 pub fn run(command: RegistryCommand, global: &GlobalArgs) -> color_eyre::Result<()> {
@@ -240,16 +241,11 @@ fn status(args: &StorageArg, global: &GlobalArgs) -> color_eyre::Result<()> {
 
 fn collect(args: &GcArgs, global: &GlobalArgs) -> color_eyre::Result<()> {
     let dir = args.storage.dir()?;
-    if !dir.join("blobs").is_dir() {
-        bail!(
-            "{} is not a registry storage directory (no blobs/ inside)",
-            dir.display()
-        );
-    }
-    let running = daemon::running(&dir).is_some();
+    // Only a dry run may see a live registry (a real run is refused): keep what it just pushed.
+    let running = args.dry_run && daemon::running(&dir).is_some();
     let min_age = Duration::from_secs(args.min_age.unwrap_or(if running { 600 } else { 0 }));
-    let storage = Storage::open(&dir)?;
-    let report = gc::collect(&storage, args.dry_run, min_age, Duration::from_secs(3600))?;
+    let upload_ttl = Duration::from_secs(args.upload_ttl);
+    let report = gc::collect_storage(&dir, args.dry_run, min_age, upload_ttl)?;
     if print_structured(global.output, &report)? || global.quiet {
         return Ok(());
     }

@@ -1,6 +1,9 @@
 //! Running the registry in the background: the pid record a serving registry writes into its
 //! storage, and `start`/`stop`/`status` built on it. The storage lock (held by the serving
-//! process for its whole life) is the source of truth for "running".
+//! process for its whole life) is the source of truth for "running", and a pid record counts
+//! only when the process it names holds that lock: a stale record left by a registry that
+//! died, beside a process that serves the storage without writing one (`provisioning demo`),
+//! must never get some unrelated process signalled.
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
@@ -51,6 +54,20 @@ pub enum DaemonError {
     },
     #[error("no registry is running on storage {0}")]
     NotRunning(PathBuf),
+    #[error(
+        "storage {0} is in use by a process that was not started with `provisioning oci-registry start` (such as `provisioning demo`); stop that process where it runs"
+    )]
+    NotStarted(PathBuf),
+    #[error(
+        "the registry (pid {pid}) was killed, but storage {} is still locked {} s later; another process holds it",
+        storage.display(),
+        waited.as_secs()
+    )]
+    StillLocked {
+        storage: PathBuf,
+        pid: u32,
+        waited: Duration,
+    },
     #[error("the registry did not start{}:\n{log}", exit.map(|c| format!(" (exit code {c})")).unwrap_or_default())]
     StartFailed { exit: Option<i32>, log: String },
     #[error("{0}")]
@@ -88,23 +105,41 @@ fn storage_locked(storage: &Path) -> bool {
     file.try_lock().is_err()
 }
 
-/// The record of the registry serving `storage`, if one is.
-pub fn running(storage: &Path) -> Option<PidRecord> {
-    if storage_locked(storage) {
-        read_pid_record(storage)
-    } else {
-        None
+/// Whether process `pid` has the lock file of `storage` open: `Some(true)` or `Some(false)`
+/// where `/proc` can tell, `None` where it cannot (no `/proc`, or another user's process).
+fn holds_lock(pid: u32, storage: &Path) -> Option<bool> {
+    let proc = Path::new("/proc");
+    if !proc.join("self/fd").is_dir() {
+        return None;
     }
+    let lock = std::fs::canonicalize(storage.join(LOCK_FILE)).ok()?;
+    let fds = match std::fs::read_dir(proc.join(pid.to_string()).join("fd")) {
+        Ok(fds) => fds,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Some(false),
+        Err(_) => return None,
+    };
+    Some(
+        fds.flatten()
+            .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|target| target == lock)),
+    )
 }
 
-/// The status of the registry on `storage`.
+/// The record of the registry serving `storage`, if one is: the storage is locked and the
+/// process the record names is the one holding the lock.
+pub fn running(storage: &Path) -> Option<PidRecord> {
+    if !storage_locked(storage) {
+        return None;
+    }
+    let record = read_pid_record(storage)?;
+    (holds_lock(record.pid, storage) != Some(false)).then_some(record)
+}
+
+/// The status of the registry on `storage`. Creates nothing where it is pointed.
 pub fn status(storage: &Path) -> io::Result<RegistryStatus> {
     let record = running(storage);
-    let (repositories, disk_usage_bytes) = if storage.is_dir() {
-        let s = Storage::open(storage)?;
-        (s.repositories()?.len(), s.disk_usage())
-    } else {
-        (0, 0)
+    let (repositories, disk_usage_bytes) = match Storage::open_existing(storage)? {
+        Some(s) => (s.repositories()?.len(), s.disk_usage()),
+        None => (0, 0),
     };
     Ok(RegistryStatus {
         running: record.is_some(),
@@ -131,6 +166,8 @@ pub fn start(
             endpoint: r.endpoint,
         });
     }
+    // Refused before the log is written into it; `serve` would refuse it anyway.
+    super::storage::check_storage_dir(storage)?;
     if let Some(dir) = log_file.parent() {
         std::fs::create_dir_all(dir)?;
     }
@@ -191,30 +228,57 @@ pub struct Stopped {
     pub killed: bool,
 }
 
+/// How long `stop` waits for the storage lock to be released after a SIGKILL.
+const KILL_WAIT: Duration = Duration::from_secs(10);
+
 /// Asks the registry on `storage` to stop (SIGTERM), waits for it, and kills it if it does not
-/// stop within `grace`.
+/// stop within `grace`. Signals only a process that holds the storage lock per its pid record,
+/// and gives up (with an error) if the lock is still held [`KILL_WAIT`] after the kill.
 pub fn stop(storage: &Path, grace: Duration) -> Result<Stopped, DaemonError> {
-    let record = running(storage).ok_or_else(|| DaemonError::NotRunning(storage.to_path_buf()))?;
+    let Some(record) = running(storage) else {
+        return Err(if storage_locked(storage) {
+            DaemonError::NotStarted(storage.to_path_buf())
+        } else {
+            DaemonError::NotRunning(storage.to_path_buf())
+        });
+    };
     signal(record.pid, libc::SIGTERM)?;
-    let deadline = Instant::now() + grace;
-    while storage_locked(storage) {
-        if Instant::now() > deadline {
-            signal(record.pid, libc::SIGKILL)?;
-            while storage_locked(storage) {
-                std::thread::sleep(Duration::from_millis(25));
-            }
-            let _ = std::fs::remove_file(storage.join(PID_FILE));
-            return Ok(Stopped {
-                pid: record.pid,
-                killed: true,
-            });
-        }
-        std::thread::sleep(Duration::from_millis(25));
+    if wait_unlocked(storage, Instant::now() + grace) {
+        return Ok(Stopped {
+            pid: record.pid,
+            killed: false,
+        });
+    }
+    // Still the lock holder? Then it is the registry that did not stop; kill it.
+    if holds_lock(record.pid, storage) == Some(false) {
+        return Err(DaemonError::NotStarted(storage.to_path_buf()));
+    }
+    signal(record.pid, libc::SIGKILL)?;
+    if !wait_unlocked(storage, Instant::now() + KILL_WAIT) {
+        return Err(DaemonError::StillLocked {
+            storage: storage.to_path_buf(),
+            pid: record.pid,
+            waited: KILL_WAIT,
+        });
+    }
+    if read_pid_record(storage).is_some_and(|r| r.pid == record.pid) {
+        let _ = std::fs::remove_file(storage.join(PID_FILE));
     }
     Ok(Stopped {
         pid: record.pid,
-        killed: false,
+        killed: true,
     })
+}
+
+/// Waits until nobody holds the storage lock; false if `deadline` passed first.
+fn wait_unlocked(storage: &Path, deadline: Instant) -> bool {
+    while storage_locked(storage) {
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    true
 }
 
 fn signal(pid: u32, signal: libc::c_int) -> io::Result<()> {

@@ -22,6 +22,8 @@ pub enum ErrorCode {
     RangeInvalid,
     PaginationNumberInvalid,
     TooManyRequests,
+    /// The disk (or quota) holding the storage is full.
+    StorageFull,
     Internal,
 }
 
@@ -45,6 +47,9 @@ impl ErrorCode {
             ErrorCode::RangeInvalid => "RANGE_INVALID",
             ErrorCode::PaginationNumberInvalid => "PAGINATION_NUMBER_INVALID",
             ErrorCode::TooManyRequests => "TOOMANYREQUESTS",
+            // Not in the spec's table either: a full disk is not the client's fault, and a
+            // named code tells the operator what to do where `UNKNOWN` would not.
+            ErrorCode::StorageFull => "STORAGE_FULL",
             ErrorCode::Internal => "UNKNOWN",
         }
     }
@@ -66,6 +71,7 @@ impl ErrorCode {
             ErrorCode::Denied => StatusCode::FORBIDDEN,
             ErrorCode::Unsupported => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::RangeInvalid => StatusCode::RANGE_NOT_SATISFIABLE,
+            ErrorCode::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
             ErrorCode::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -112,8 +118,25 @@ impl RegistryError {
     }
 }
 
+/// Whether an I/O error says the disk or the quota is full.
+pub fn is_storage_full(err: &std::io::Error) -> bool {
+    matches!(
+        err.kind(),
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+    ) || matches!(err.raw_os_error(), Some(libc::ENOSPC | libc::EDQUOT))
+}
+
 impl From<std::io::Error> for RegistryError {
     fn from(err: std::io::Error) -> Self {
+        if is_storage_full(&err) {
+            tracing::error!("storage is full: {err}");
+            return RegistryError::new(
+                ErrorCode::StorageFull,
+                "the registry's storage is full (no space left on device); nothing was stored. \
+                 Free space on the registry host (`provisioning oci-registry gc` deletes \
+                 unreferenced blobs) and retry",
+            );
+        }
         RegistryError::internal("storage", err)
     }
 }
@@ -130,5 +153,25 @@ impl IntoResponse for RegistryError {
             }
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_disk_is_named() {
+        for err in [
+            std::io::Error::from_raw_os_error(libc::ENOSPC),
+            std::io::Error::from_raw_os_error(libc::EDQUOT),
+        ] {
+            let answer = RegistryError::from(err);
+            assert_eq!(answer.status, StatusCode::INSUFFICIENT_STORAGE);
+            assert_eq!(answer.code.as_str(), "STORAGE_FULL");
+            assert!(answer.message.contains("full"), "{}", answer.message);
+        }
+        let other = RegistryError::from(std::io::Error::from_raw_os_error(libc::EIO));
+        assert_eq!(other.status, StatusCode::INTERNAL_SERVER_ERROR);
     }
 }

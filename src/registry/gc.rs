@@ -1,15 +1,72 @@
 //! Garbage collection: deletes blobs that no manifest references, the repository links to
 //! them, and upload data left idle.
+//!
+//! Collection runs only while no registry serves the storage: it takes the storage lock a
+//! serving registry holds, and is refused while that lock is held. Beside a live registry, a
+//! blob a client has just uploaded or HEADed (and is about to reference) could be deleted, and
+//! a manifest pushed between mark and sweep could be committed pointing at a deleted blob. A
+//! dry run deletes nothing and may run at any time.
 
 use std::collections::HashSet;
-use std::path::Path;
+use std::fs::File;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
 use super::manifest::references_of;
+use super::server::LOCK_FILE;
 use super::storage::Storage;
 use crate::oci::Digest;
+
+/// Why `gc` did not run.
+#[derive(Debug, thiserror::Error)]
+pub enum GcError {
+    #[error("{0} is not a registry storage directory (no blobs/ inside)")]
+    NotStorage(PathBuf),
+    #[error(
+        "a registry is serving storage {}{}; gc does not run beside a live registry, which could be about to reference the blobs it deletes. Stop it (`provisioning oci-registry stop --storage {}`, or end the process that serves it), run gc, then start it again; `gc --dry-run` works while it runs",
+        storage.display(),
+        pid.map(|p| format!(" (pid {p})")).unwrap_or_default(),
+        storage.display()
+    )]
+    Live { storage: PathBuf, pid: Option<u32> },
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Collects garbage in the storage at `dir`: a dry run at any time, a real one only while no
+/// registry serves it (holding the storage lock meanwhile, so none starts).
+pub fn collect_storage(
+    dir: &Path,
+    dry_run: bool,
+    min_age: Duration,
+    upload_ttl: Duration,
+) -> Result<GcReport, GcError> {
+    let not_storage = || GcError::NotStorage(dir.to_path_buf());
+    if !dir.join("blobs").is_dir() {
+        return Err(not_storage());
+    }
+    let storage = Storage::open_existing(dir)?.ok_or_else(not_storage)?;
+    if dry_run {
+        return Ok(collect(&storage, true, min_age, upload_ttl)?);
+    }
+    let lock = File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(dir.join(LOCK_FILE))?;
+    if lock.try_lock().is_err() {
+        return Err(GcError::Live {
+            storage: dir.to_path_buf(),
+            pid: super::daemon::running(dir).map(|r| r.pid),
+        });
+    }
+    let report = collect(&storage, false, min_age, upload_ttl)?;
+    drop(lock);
+    Ok(report)
+}
 
 /// What a collection removed (or, on a dry run, would remove).
 #[derive(Debug, Default, Serialize)]
@@ -27,8 +84,8 @@ pub struct RemovedBlob {
     pub size: u64,
 }
 
-/// Collects garbage in `storage`. Blobs younger than `min_age` are kept even when nothing
-/// references them yet, so a push running at the same time keeps its layers; upload data
+/// Collects garbage in `storage`, which no registry may be serving unless this is a dry run
+/// (see [`collect_storage`]). Unreferenced blobs younger than `min_age` are kept; upload data
 /// untouched for `upload_ttl` is deleted.
 pub fn collect(
     storage: &Storage,

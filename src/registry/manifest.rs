@@ -94,7 +94,8 @@ pub fn check(
             .as_ref()
             .ok_or_else(|| invalid("an index must have a `manifests` list"))?;
         for child in children {
-            let known = storage.manifest_media_type(name, &child.digest)?.is_some();
+            // Reading the child verifies its bytes: a damaged one counts as absent.
+            let known = storage.manifest(name, &child.digest)?.is_some();
             if !known {
                 return Err(RegistryError::new(
                     ErrorCode::ManifestBlobUnknown,
@@ -130,6 +131,18 @@ pub fn check(
                     ));
                 }
                 Some(size) if size as i64 != desc.size => {
+                    // Either the descriptor is wrong or the stored blob is damaged; only the
+                    // content can tell, and this is the rare path where reading it is worth it.
+                    if !storage.blob_is_intact(&desc.digest)? {
+                        storage.drop_damaged_blob(&desc.digest)?;
+                        return Err(RegistryError::new(
+                            ErrorCode::ManifestBlobUnknown,
+                            format!(
+                                "blob {} was damaged in storage and has been dropped; push it again, then the manifest",
+                                desc.digest
+                            ),
+                        ));
+                    }
                     return Err(invalid(format!(
                         "descriptor of {} says size {} but the blob has {size} bytes",
                         desc.digest, desc.size

@@ -3,31 +3,90 @@
 //! Layout under the root:
 //!
 //! ```text
+//! .provisioning-registry                           marks the directory as registry storage
 //! blobs/<alg>/<hex[..2]>/<hex>                     content, shared by every repository
 //! repositories/<name>/_blobs/<alg>/<hex>           empty: the blob is part of this repository
 //! repositories/<name>/_manifests/<alg>/<hex>       the manifest's media type; bytes live in blobs/
-//! repositories/<name>/_tags/<tag>                  the digest the tag points at
+//! repositories/<name>/_tags/<tag file name>        the digest the tag points at (see tag_names)
 //! repositories/<name>/_referrers/<alg>/<subject>/<alg>-<hex>   descriptor JSON of a referrer
 //! uploads/<uuid>                                   data of an upload in progress
 //! tmp/                                             files being written, renamed into place
 //! ```
 //!
-//! Every file that becomes visible is written to `tmp/` (or `uploads/`) first and renamed, so a
-//! crash leaves either the old state or the new one. Valid repository names are safe relative
-//! paths (see [`crate::oci::name`]) and cannot start with `_`, so they never collide with the
+//! Every file that becomes visible is written to `tmp/` (or `uploads/`) first, fsynced, renamed,
+//! and its directory fsynced, so a crash or power loss leaves either the old state or the new
+//! one. Content is verified before it is committed; a stored file whose size or digest is wrong
+//! (damaged outside the registry, or by power loss under an older version) counts as absent and
+//! is replaced by the next push. Valid repository names are safe relative paths (see
+//! [`crate::oci::name`]) and cannot start with `_`, so they never collide with the
 //! `_`-prefixed directories.
 
+mod claim;
+mod durable;
+mod tag_names;
+
+use std::collections::HashSet;
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::SystemTime;
 
 use crate::oci::Digest;
+
+pub use claim::{MARKER, check as check_storage_dir};
+#[doc(hidden)]
+pub use durable::{clear_write_faults, fail_writes_with_no_space};
 
 /// The registry's files.
 #[derive(Clone, Debug)]
 pub struct Storage {
     root: PathBuf,
+    shared: Arc<Shared>,
+}
+
+/// What clones of one opened storage share.
+#[derive(Debug, Default)]
+struct Shared {
+    /// The root as the fault seam knows it.
+    fault_key: PathBuf,
+    /// One lock per repository for manifest and tag changes.
+    repo_locks: RepoLocks,
+    catalog: Mutex<Catalog>,
+}
+
+/// The repositories whose manifests and tags are being changed.
+#[derive(Debug, Default)]
+struct RepoLocks {
+    held: Mutex<HashSet<String>>,
+    released: Condvar,
+}
+
+/// The lock on one repository's manifests and tags; released on drop.
+#[derive(Debug)]
+pub struct RepoGuard {
+    storage: Arc<Shared>,
+    name: String,
+}
+
+impl Drop for RepoGuard {
+    fn drop(&mut self) {
+        let locks = &self.storage.repo_locks;
+        locks
+            .held
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.name);
+        locks.released.notify_all();
+    }
+}
+
+/// The sorted repository list, kept up to date by manifest pushes and deletes.
+#[derive(Debug, Default)]
+struct Catalog {
+    /// Bumped by every change, so a scan that raced one is not cached.
+    generation: u64,
+    sorted: Option<Arc<Vec<String>>>,
 }
 
 /// A manifest as stored: its digest, media type and bytes.
@@ -38,27 +97,66 @@ pub struct StoredManifest {
     pub bytes: Vec<u8>,
 }
 
+/// Sub-directories every storage has.
+const DIRS: [&str; 4] = ["blobs", "repositories", "uploads", "tmp"];
+
 impl Storage {
-    /// Opens (creating if needed) the storage at `root`.
+    /// Opens the storage at `root`, creating and marking it when it is missing or empty.
+    /// Refuses a non-empty directory that is not registry storage.
     pub fn open(root: impl Into<PathBuf>) -> io::Result<Storage> {
         let root = root.into();
-        for dir in ["blobs", "repositories", "uploads", "tmp"] {
-            fs::create_dir_all(root.join(dir))?;
+        claim::claim(&root)?;
+        for dir in DIRS {
+            durable::create_dirs(&root.join(dir))?;
         }
-        Ok(Storage { root })
+        Ok(Storage::at(root))
+    }
+
+    /// The storage at `root` if it is one, creating nothing.
+    pub fn open_existing(root: impl Into<PathBuf>) -> io::Result<Option<Storage>> {
+        let root = root.into();
+        Ok(match claim::kind(&root)? {
+            claim::Kind::Storage { .. } => Some(Storage::at(root)),
+            _ => None,
+        })
+    }
+
+    fn at(root: PathBuf) -> Storage {
+        let shared = Shared {
+            fault_key: durable::fault_key(&root),
+            ..Shared::default()
+        };
+        Storage {
+            root,
+            shared: Arc::new(shared),
+        }
     }
 
     pub fn root(&self) -> &Path {
         &self.root
     }
 
-    /// Removes what an earlier run left half-done. Only the process that holds the storage lock
-    /// may call this, since it deletes uploads in progress.
+    /// Removes what an earlier run left half-done, and renames tag files written before tag
+    /// names were encoded. Only the process that holds the storage lock may call this, since it
+    /// deletes uploads in progress.
     pub fn recover(&self) -> io::Result<()> {
         for dir in ["uploads", "tmp"] {
             let path = self.root.join(dir);
             fs::remove_dir_all(&path)?;
-            fs::create_dir_all(&path)?;
+            durable::create_dirs(&path)?;
+        }
+        for repo in self.repository_dirs()? {
+            let dir = self.repo_dir(&repo).join("_tags");
+            let mut renamed = false;
+            for name in list_dir(&dir)? {
+                if tag_names::is_legacy(&name) {
+                    fs::rename(dir.join(&name), dir.join(tag_names::encode(&name)))?;
+                    renamed = true;
+                }
+            }
+            if renamed {
+                durable::sync_dir(&dir)?;
+            }
         }
         Ok(())
     }
@@ -95,7 +193,9 @@ impl Storage {
     }
 
     fn tag_path(&self, name: &str, tag: &str) -> PathBuf {
-        self.repo_dir(name).join("_tags").join(tag)
+        self.repo_dir(name)
+            .join("_tags")
+            .join(tag_names::encode(tag))
     }
 
     fn referrers_dir(&self, name: &str, subject: &Digest) -> PathBuf {
@@ -105,26 +205,54 @@ impl Storage {
             .join(subject.hex())
     }
 
+    fn referrer_entry(&self, name: &str, subject: &Digest, digest: &Digest) -> PathBuf {
+        self.referrers_dir(name, subject).join(format!(
+            "{}-{}",
+            digest.algorithm().as_str(),
+            digest.hex()
+        ))
+    }
+
     /// A fresh path in `tmp/` for a file about to be renamed into place.
     pub fn temp_path(&self) -> PathBuf {
         self.root.join("tmp").join(uuid::Uuid::new_v4().to_string())
     }
 
-    /// Writes `bytes` to `path` atomically: temp file, then rename.
+    /// Fails as a full disk would when the fault seam says so.
+    fn check_write(&self) -> io::Result<()> {
+        durable::check_write(&self.shared.fault_key)
+    }
+
+    /// Writes `bytes` to `path` durably and atomically: temp file, fsync, rename, fsync of the
+    /// directory.
     fn write_atomic(&self, path: &Path, bytes: &[u8]) -> io::Result<()> {
-        let tmp = self.temp_path();
-        let result = (|| {
-            let mut file = fs::File::create(&tmp)?;
-            file.write_all(bytes)?;
-            if let Some(parent) = path.parent() {
-                fs::create_dir_all(parent)?;
-            }
-            fs::rename(&tmp, path)
-        })();
-        if result.is_err() {
-            let _ = fs::remove_file(&tmp);
+        self.check_write()?;
+        durable::write_via(&self.temp_path(), path, bytes)
+    }
+
+    /// Writes `bytes` to `path` unless it already holds exactly them.
+    fn write_if_changed(&self, path: &Path, bytes: &[u8]) -> io::Result<()> {
+        match fs::read(path) {
+            Ok(existing) if existing == bytes => Ok(()),
+            _ => self.write_atomic(path, bytes),
         }
-        result
+    }
+
+    /// Waits for the lock on manifest and tag changes of repository `name`, blocking the
+    /// thread (the lock is held only for file work that never waits on the network). Pushes,
+    /// tag moves and deletes of one repository take it, so a delete by digest cannot interleave
+    /// with a tag push and leave a tag pointing at a deleted manifest.
+    pub fn lock_repository(&self, name: &str) -> RepoGuard {
+        let locks = &self.shared.repo_locks;
+        let mut held = locks.held.lock().unwrap_or_else(|e| e.into_inner());
+        while held.contains(name) {
+            held = locks.released.wait(held).unwrap_or_else(|e| e.into_inner());
+        }
+        held.insert(name.to_string());
+        RepoGuard {
+            storage: self.shared.clone(),
+            name: name.to_string(),
+        }
     }
 
     /// Size of a blob in the shared store, if present.
@@ -141,17 +269,36 @@ impl Storage {
         }
     }
 
-    /// Moves a verified file into the blob store (or drops it when the blob is already there)
-    /// and links the blob into repository `name`.
-    pub fn commit_blob(&self, name: &str, verified: &Path, digest: &Digest) -> io::Result<()> {
-        let target = self.blob_path(digest);
-        if target.exists() {
-            fs::remove_file(verified)?;
-            touch(&target);
-        } else {
-            fs::create_dir_all(target.parent().expect("blob path has a parent"))?;
-            fs::rename(verified, &target)?;
+    /// Whether the stored blob's content has `digest` (reads the whole blob).
+    pub fn blob_is_intact(&self, digest: &Digest) -> io::Result<bool> {
+        use std::io::Read;
+        let mut file = match fs::File::open(self.blob_path(digest)) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        let mut hasher = digest.algorithm().hasher();
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            let n = file.read(&mut buf)?;
+            if n == 0 {
+                return Ok(hasher.finish() == *digest);
+            }
+            hasher.update(&buf[..n]);
         }
+    }
+
+    /// Moves a verified, fsynced file into the blob store and links the blob into repository
+    /// `name`. A copy already there is replaced: it may be damaged (wrong size or content), and
+    /// the rename costs no more than checking it would; readers that opened the old copy keep
+    /// reading it, and both are complete.
+    pub fn commit_blob(&self, name: &str, verified: &Path, digest: &Digest) -> io::Result<()> {
+        self.check_write()?;
+        let target = self.blob_path(digest);
+        let dir = target.parent().expect("blob path has a parent");
+        durable::create_dirs(dir)?;
+        fs::rename(verified, &target)?;
+        durable::sync_dir(dir)?;
         self.link_blob(name, digest)
     }
 
@@ -159,17 +306,27 @@ impl Storage {
     pub fn link_blob(&self, name: &str, digest: &Digest) -> io::Result<()> {
         let link = self.blob_link(name, digest);
         if !link.exists() {
-            fs::create_dir_all(link.parent().expect("link has a parent"))?;
+            self.check_write()?;
+            let dir = link.parent().expect("link has a parent");
+            durable::create_dirs(dir)?;
             fs::File::create(&link)?;
+            durable::sync_dir(dir)?;
         }
-        // A fresh mtime keeps a concurrent `gc` from taking a blob that a push is about to use.
+        // A fresh mtime keeps `gc --min-age` from taking a blob that was just pushed.
         touch(&self.blob_path(digest));
         Ok(())
     }
 
     /// Removes a blob from repository `name`; the content stays until `gc`.
     pub fn unlink_blob(&self, name: &str, digest: &Digest) -> io::Result<bool> {
-        remove_if_exists(&self.blob_link(name, digest))
+        durable::remove_file(&self.blob_link(name, digest))
+    }
+
+    /// Drops a blob whose content does not match its digest, so that it counts as absent and
+    /// the next push stores it again.
+    pub fn drop_damaged_blob(&self, digest: &Digest) -> io::Result<()> {
+        tracing::warn!(%digest, "stored blob does not match its digest; dropped it");
+        durable::remove_file(&self.blob_path(digest)).map(|_| ())
     }
 
     /// Whether repository `name` holds anything at all.
@@ -178,48 +335,62 @@ impl Storage {
         dir.join("_manifests").is_dir() || dir.join("_blobs").is_dir()
     }
 
-    /// Whether repository `name` has the manifest `digest`; returns its media type.
+    /// Whether repository `name` has the manifest `digest`; returns its media type. A link that
+    /// lost its content (power loss under an older version) counts as absent.
     pub fn manifest_media_type(&self, name: &str, digest: &Digest) -> io::Result<Option<String>> {
         match fs::read_to_string(self.manifest_link(name, digest)) {
-            Ok(media_type) => Ok(Some(media_type)),
+            Ok(media_type) if !media_type.trim().is_empty() => Ok(Some(media_type)),
+            Ok(_) => Ok(None),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::InvalidData => Ok(None),
             Err(e) => Err(e),
         }
     }
 
-    /// The digest a tag points at.
+    /// The digest a tag points at. A tag file that does not hold a digest (damaged) counts as
+    /// absent.
     pub fn resolve_tag(&self, name: &str, tag: &str) -> io::Result<Option<Digest>> {
         match fs::read_to_string(self.tag_path(name, tag)) {
-            Ok(text) => text
-                .trim()
-                .parse()
-                .map(Some)
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e)),
+            Ok(text) => Ok(text.trim().parse().ok()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::InvalidData => Ok(None),
             Err(e) => Err(e),
         }
     }
 
-    /// Reads a manifest of repository `name`.
+    /// Reads a manifest of repository `name`. Bytes that do not match the digest (a blob
+    /// damaged outside the registry, or emptied by power loss under an older version) count as
+    /// absent, so the manifest is unknown until it is pushed again.
     pub fn manifest(&self, name: &str, digest: &Digest) -> io::Result<Option<StoredManifest>> {
         let Some(media_type) = self.manifest_media_type(name, digest)? else {
             return Ok(None);
         };
-        match fs::read(self.blob_path(digest)) {
-            Ok(bytes) => Ok(Some(StoredManifest {
-                digest: digest.clone(),
-                media_type,
-                bytes,
-            })),
-            // The link outlived its content (a gc race); the manifest is gone.
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
+        let bytes = match fs::read(self.blob_path(digest)) {
+            Ok(bytes) => bytes,
+            // The link outlived its content; the manifest is gone.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let mut hasher = digest.algorithm().hasher();
+        hasher.update(&bytes);
+        if hasher.finish() != *digest {
+            tracing::warn!(repository = name, %digest, "stored manifest is damaged; answering it as unknown");
+            return Ok(None);
         }
+        Ok(Some(StoredManifest {
+            digest: digest.clone(),
+            media_type,
+            bytes,
+        }))
     }
 
     /// Stores manifest bytes (already validated) and links them into repository `name`;
     /// `tag` also points at it when given. `referrer` is the descriptor to list under the
-    /// manifest's subject, if it has one.
+    /// manifest's subject, if it has one. Callers hold [`Storage::lock_repository`].
+    ///
+    /// Each file is durable before the next is written, in the order blob, referrer entry,
+    /// manifest link, tag: a failure part-way leaves nothing that points at a missing file, and
+    /// pushing again completes it.
     pub fn put_manifest(
         &self,
         name: &str,
@@ -230,33 +401,32 @@ impl Storage {
         referrer: Option<(&Digest, &serde_json::Value)>,
     ) -> io::Result<()> {
         let blob = self.blob_path(digest);
-        if blob.exists() {
-            touch(&blob);
-        } else {
-            self.write_atomic(&blob, bytes)?;
+        match fs::read(&blob) {
+            Ok(existing) if existing == bytes => touch(&blob),
+            // Absent, or damaged: write it (again).
+            _ => self.write_atomic(&blob, bytes)?,
         }
         if let Some((subject, descriptor)) = referrer {
-            let entry = self.referrers_dir(name, subject).join(format!(
-                "{}-{}",
-                digest.algorithm().as_str(),
-                digest.hex()
-            ));
-            self.write_atomic(&entry, descriptor.to_string().as_bytes())?;
+            let entry = self.referrer_entry(name, subject, digest);
+            self.write_if_changed(&entry, descriptor.to_string().as_bytes())?;
         }
-        self.write_atomic(&self.manifest_link(name, digest), media_type.as_bytes())?;
+        self.write_if_changed(&self.manifest_link(name, digest), media_type.as_bytes())?;
+        self.catalog_changed(name, true);
         if let Some(tag) = tag {
-            self.write_atomic(&self.tag_path(name, tag), digest.to_string().as_bytes())?;
+            self.write_if_changed(&self.tag_path(name, tag), digest.to_string().as_bytes())?;
         }
         Ok(())
     }
 
-    /// Removes a tag; the manifest stays. Returns whether the tag existed.
+    /// Removes a tag; the manifest stays. Returns whether the tag existed. Callers hold
+    /// [`Storage::lock_repository`].
     pub fn delete_tag(&self, name: &str, tag: &str) -> io::Result<bool> {
-        remove_if_exists(&self.tag_path(name, tag))
+        durable::remove_file(&self.tag_path(name, tag))
     }
 
     /// Removes a manifest from repository `name`, with every tag pointing at it and its entry
-    /// in the referrers of its subject. Returns whether it existed.
+    /// in the referrers of its subject. Returns whether it existed. Callers hold
+    /// [`Storage::lock_repository`].
     pub fn delete_manifest(
         &self,
         name: &str,
@@ -271,14 +441,13 @@ impl Storage {
             }
         }
         if let Some(subject) = subject {
-            let entry = self.referrers_dir(name, subject).join(format!(
-                "{}-{}",
-                digest.algorithm().as_str(),
-                digest.hex()
-            ));
-            remove_if_exists(&entry)?;
+            durable::remove_file(&self.referrer_entry(name, subject, digest))?;
         }
-        remove_if_exists(&self.manifest_link(name, digest))
+        let existed = durable::remove_file(&self.manifest_link(name, digest))?;
+        if !self.has_manifests(name) {
+            self.catalog_changed(name, false);
+        }
+        Ok(existed)
     }
 
     /// Tags of repository `name`, sorted; `None` when the repository does not exist.
@@ -286,18 +455,30 @@ impl Storage {
         if !self.repo_exists(name) {
             return Ok(None);
         }
-        let mut tags = list_dir(&self.repo_dir(name).join("_tags"))?;
+        let mut tags: Vec<String> = list_dir(&self.repo_dir(name).join("_tags"))?
+            .iter()
+            .filter_map(|file| tag_names::decode(file))
+            .collect();
         tags.sort();
+        tags.dedup();
         Ok(Some(tags))
     }
 
-    /// Descriptors of the manifests in `name` whose subject is `subject`.
+    /// Descriptors of the manifests in `name` whose subject is `subject`. An entry whose
+    /// manifest is not (or no longer) linked is left out.
     pub fn referrers(&self, name: &str, subject: &Digest) -> io::Result<Vec<serde_json::Value>> {
         let dir = self.referrers_dir(name, subject);
         let mut entries = list_dir(&dir)?;
         entries.sort();
         let mut out = Vec::with_capacity(entries.len());
         for entry in entries {
+            let linked = entry
+                .replacen('-', ":", 1)
+                .parse::<Digest>()
+                .is_ok_and(|d| self.manifest_link(name, &d).is_file());
+            if !linked {
+                continue;
+            }
             let text = match fs::read(dir.join(&entry)) {
                 Ok(text) => text,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
@@ -310,13 +491,62 @@ impl Storage {
         Ok(out)
     }
 
-    /// Every repository that has ever held a manifest, sorted lexically.
+    /// Whether repository `name` has at least one manifest.
+    fn has_manifests(&self, name: &str) -> bool {
+        has_manifests(&self.repo_dir(name))
+    }
+
+    /// Every repository that holds a manifest, sorted lexically; cached between changes.
+    pub fn catalog(&self) -> io::Result<Arc<Vec<String>>> {
+        let generation = {
+            let catalog = self.catalog_lock();
+            if let Some(sorted) = &catalog.sorted {
+                return Ok(sorted.clone());
+            }
+            catalog.generation
+        };
+        let sorted = Arc::new(self.repositories()?);
+        let mut catalog = self.catalog_lock();
+        if catalog.generation == generation {
+            catalog.sorted = Some(sorted.clone());
+        }
+        Ok(sorted)
+    }
+
+    /// The cached catalog, if there is one.
+    pub fn cached_catalog(&self) -> Option<Arc<Vec<String>>> {
+        self.catalog_lock().sorted.clone()
+    }
+
+    fn catalog_lock(&self) -> std::sync::MutexGuard<'_, Catalog> {
+        self.shared
+            .catalog
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records that repository `name` now has manifests (`present`) or none.
+    fn catalog_changed(&self, name: &str, present: bool) {
+        let mut catalog = self.catalog_lock();
+        catalog.generation += 1;
+        if let Some(sorted) = &mut catalog.sorted {
+            match (sorted.binary_search_by(|r| r.as_str().cmp(name)), present) {
+                (Err(at), true) => Arc::make_mut(sorted).insert(at, name.to_string()),
+                (Ok(at), false) => {
+                    Arc::make_mut(sorted).remove(at);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Every repository that holds a manifest, sorted lexically, read from disk.
     pub fn repositories(&self) -> io::Result<Vec<String>> {
         let mut out = Vec::new();
         walk_repositories(
             &self.root.join("repositories"),
             "",
-            &["_manifests"],
+            &has_manifests,
             &mut out,
         )?;
         out.sort();
@@ -329,7 +559,7 @@ impl Storage {
         walk_repositories(
             &self.root.join("repositories"),
             "",
-            &["_manifests", "_blobs"],
+            &|dir: &Path| dir.join("_manifests").is_dir() || dir.join("_blobs").is_dir(),
             &mut out,
         )?;
         Ok(out)
@@ -367,7 +597,7 @@ impl Storage {
 
     /// Deletes a blob from the shared store.
     pub fn remove_blob(&self, digest: &Digest) -> io::Result<bool> {
-        remove_if_exists(&self.blob_path(digest))
+        durable::remove_file(&self.blob_path(digest))
     }
 
     /// Bytes used by the files under the root.
@@ -388,10 +618,20 @@ impl Storage {
     }
 }
 
+/// Whether the repository directory `dir` links at least one manifest.
+fn has_manifests(dir: &Path) -> bool {
+    let Ok(algorithms) = fs::read_dir(dir.join("_manifests")) else {
+        return false;
+    };
+    algorithms
+        .flatten()
+        .any(|alg| fs::read_dir(alg.path()).is_ok_and(|mut manifests| manifests.next().is_some()))
+}
+
 fn walk_repositories(
     dir: &Path,
     prefix: &str,
-    markers: &[&str],
+    is_repository: &dyn Fn(&Path) -> bool,
     out: &mut Vec<String>,
 ) -> io::Result<()> {
     for entry in list_dir(dir)? {
@@ -404,11 +644,11 @@ fn walk_repositories(
             format!("{prefix}/{entry}")
         };
         let path = dir.join(&entry);
-        if markers.iter().any(|m| path.join(m).is_dir()) {
+        if is_repository(&path) {
             out.push(name.clone());
         }
         if path.is_dir() {
-            walk_repositories(&path, &name, markers, out)?;
+            walk_repositories(&path, &name, is_repository, out)?;
         }
     }
     Ok(())
@@ -438,16 +678,87 @@ fn list_dir(dir: &Path) -> io::Result<Vec<String>> {
     }
 }
 
-fn remove_if_exists(path: &Path) -> io::Result<bool> {
-    match fs::remove_file(path) {
-        Ok(()) => Ok(true),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
-        Err(e) => Err(e),
-    }
-}
-
 fn touch(path: &Path) {
     if let Ok(file) = fs::File::options().append(true).open(path) {
         let _ = file.set_modified(SystemTime::now());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn manifest(n: u32) -> (Digest, Vec<u8>) {
+        let bytes = json!({ "schemaVersion": 2, "n": n })
+            .to_string()
+            .into_bytes();
+        (Digest::sha256_of(&bytes), bytes)
+    }
+
+    const OCI: &str = "application/vnd.oci.image.manifest.v1+json";
+
+    /// Tags that differ only by case are two files whose names differ by more than case, so a
+    /// case-insensitive filesystem cannot fold one onto the other.
+    #[test]
+    fn tags_differing_only_by_case_cannot_collide() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::open(dir.path()).unwrap();
+        let tags = ["latest", "Latest", "LATEST", "v1.0-rc", "V1.0-RC"];
+        for (i, tag) in tags.iter().enumerate() {
+            let (digest, bytes) = manifest(i as u32);
+            storage
+                .put_manifest("app", &digest, OCI, &bytes, Some(tag), None)
+                .unwrap();
+        }
+        let files = list_dir(&dir.path().join("repositories/app/_tags")).unwrap();
+        assert_eq!(files.len(), tags.len(), "{files:?}");
+        let mut folded: Vec<String> = files.iter().map(|f| f.to_lowercase()).collect();
+        folded.sort();
+        folded.dedup();
+        assert_eq!(
+            folded.len(),
+            files.len(),
+            "names collide ignoring case: {files:?}"
+        );
+        for (i, tag) in tags.iter().enumerate() {
+            let resolved = storage.resolve_tag("app", tag).unwrap();
+            assert_eq!(resolved, Some(manifest(i as u32).0), "{tag}");
+        }
+        let mut expected: Vec<String> = tags.iter().map(|t| t.to_string()).collect();
+        expected.sort();
+        assert_eq!(storage.tags("app").unwrap(), Some(expected));
+    }
+
+    #[test]
+    fn legacy_tag_files_are_renamed_on_recovery() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::open(dir.path()).unwrap();
+        let (digest, bytes) = manifest(1);
+        storage
+            .put_manifest("app", &digest, OCI, &bytes, Some("x"), None)
+            .unwrap();
+        let tags = dir.path().join("repositories/app/_tags");
+        fs::write(tags.join("Stable"), digest.to_string()).unwrap();
+        storage.recover().unwrap();
+        assert_eq!(storage.resolve_tag("app", "Stable").unwrap(), Some(digest));
+        assert!(!tags.join("Stable").exists());
+    }
+
+    #[test]
+    fn catalog_follows_pushes_and_deletes() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::open(dir.path()).unwrap();
+        assert!(storage.catalog().unwrap().is_empty());
+        let (digest, bytes) = manifest(1);
+        for repo in ["b", "a/x"] {
+            storage
+                .put_manifest(repo, &digest, OCI, &bytes, None, None)
+                .unwrap();
+        }
+        assert_eq!(*storage.catalog().unwrap(), ["a/x", "b"]);
+        storage.delete_manifest("b", &digest, None).unwrap();
+        assert_eq!(*storage.catalog().unwrap(), ["a/x"]);
+        assert_eq!(storage.repositories().unwrap(), ["a/x"]);
     }
 }

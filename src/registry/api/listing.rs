@@ -9,8 +9,16 @@ use crate::oci::media_type::OCI_INDEX;
 use crate::registry::RegistryState;
 use crate::registry::error::{ErrorCode, RegistryError, Result};
 
-/// One page of a sorted list after `last`, at most `n` long, and whether more follow.
-fn page<'a>(items: &'a [String], params: &Params) -> Result<(&'a [String], Option<usize>)> {
+/// Most repositories one catalog page lists, as distribution's default `maxentries`.
+pub const MAX_CATALOG_PAGE: usize = 1000;
+
+/// One page of a sorted list after `last`, at most `n` long (and at most `max`, when given),
+/// and whether more follow.
+fn page<'a>(
+    items: &'a [String],
+    params: &Params,
+    max: Option<usize>,
+) -> Result<(&'a [String], Option<usize>)> {
     let n = match params.get("n") {
         Some(text) => Some(text.parse::<usize>().map_err(|_| {
             RegistryError::new(
@@ -18,8 +26,16 @@ fn page<'a>(items: &'a [String], params: &Params) -> Result<(&'a [String], Optio
                 format!("`n={text}` is not a non-negative number"),
             )
         })?),
-        None => None,
+        None => max,
     };
+    if let (Some(n), Some(max)) = (n, max)
+        && n > max
+    {
+        return Err(RegistryError::new(
+            ErrorCode::PaginationNumberInvalid,
+            format!("`n={n}` is more than the {max} entries a page may have"),
+        ));
+    }
     let start = match params.get("last") {
         Some(last) => items.partition_point(|item| item.as_str() <= last.as_str()),
         None => 0,
@@ -51,13 +67,19 @@ fn paged_response(
     response
 }
 
-/// `GET /v2/_catalog`.
+/// `GET /v2/_catalog`: repositories that hold a manifest, from the storage's cached list;
+/// pages of at most [`MAX_CATALOG_PAGE`].
 pub async fn catalog(state: &RegistryState, params: &Params) -> Result<Response> {
-    let storage = state.storage.clone();
-    let repositories = tokio::task::spawn_blocking(move || storage.repositories())
-        .await
-        .map_err(|e| RegistryError::internal("catalog", e))??;
-    let (shown, next) = page(&repositories, params)?;
+    let repositories = match state.storage.cached_catalog() {
+        Some(list) => list,
+        None => {
+            let storage = state.storage.clone();
+            tokio::task::spawn_blocking(move || storage.catalog())
+                .await
+                .map_err(|e| RegistryError::internal("catalog", e))??
+        }
+    };
+    let (shown, next) = page(&repositories, params, Some(MAX_CATALOG_PAGE))?;
     Ok(paged_response(
         json!({ "repositories": shown }),
         "/v2/_catalog",
@@ -74,7 +96,7 @@ pub fn tags(state: &RegistryState, name: &str, params: &Params) -> Result<Respon
             format!("repository {name} is unknown"),
         )
     })?;
-    let (shown, next) = page(&tags, params)?;
+    let (shown, next) = page(&tags, params, None)?;
     Ok(paged_response(
         json!({ "name": name, "tags": shown }),
         &format!("/v2/{name}/tags/list"),
@@ -121,18 +143,29 @@ mod tests {
     #[test]
     fn paging() {
         let items: Vec<String> = ["a", "b", "c", "d"].iter().map(|s| s.to_string()).collect();
-        let (shown, next) = page(&items, &params(&[("n", "2")])).unwrap();
+        let (shown, next) = page(&items, &params(&[("n", "2")]), None).unwrap();
         assert_eq!(shown, ["a", "b"]);
         assert_eq!(next, Some(2));
-        let (shown, next) = page(&items, &params(&[("n", "2"), ("last", "b")])).unwrap();
+        let (shown, next) = page(&items, &params(&[("n", "2"), ("last", "b")]), None).unwrap();
         assert_eq!(shown, ["c", "d"]);
         assert_eq!(next, None);
-        let (shown, _) = page(&items, &params(&[("last", "zz")])).unwrap();
+        let (shown, _) = page(&items, &params(&[("last", "zz")]), None).unwrap();
         assert!(shown.is_empty());
-        let (shown, _) = page(&items, &params(&[("n", "0")])).unwrap();
+        let (shown, _) = page(&items, &params(&[("n", "0")]), None).unwrap();
         assert!(shown.is_empty());
-        let (shown, _) = page(&items, &params(&[("last", "bb")])).unwrap();
+        let (shown, _) = page(&items, &params(&[("last", "bb")]), None).unwrap();
         assert_eq!(shown, ["c", "d"]);
-        assert!(page(&items, &params(&[("n", "-1")])).is_err());
+        assert!(page(&items, &params(&[("n", "-1")]), None).is_err());
+    }
+
+    #[test]
+    fn capped_paging() {
+        let items: Vec<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
+        let (shown, next) = page(&items, &params(&[]), Some(2)).unwrap();
+        assert_eq!(shown, ["a", "b"]);
+        assert_eq!(next, Some(2));
+        assert!(page(&items, &params(&[("n", "2")]), Some(2)).is_ok());
+        let err = page(&items, &params(&[("n", "3")]), Some(2)).unwrap_err();
+        assert_eq!(err.code, ErrorCode::PaginationNumberInvalid);
     }
 }

@@ -1,11 +1,13 @@
-//! Manifest reads, pushes and deletes.
+//! Manifest reads, pushes and deletes. Pushes and deletes of one repository hold its lock
+//! (see [`crate::registry::Storage::lock_repository`]) and do their file work off the async
+//! threads, since every write is fsynced.
 
 use axum::body::Body;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::{empty, parse_digest, set_header};
-use crate::oci::{Digest, DigestAlgorithm, validate_tag};
+use crate::oci::{Digest, DigestAlgorithm, media_type, validate_tag};
 use crate::registry::RegistryState;
 use crate::registry::error::{ErrorCode, RegistryError, Result};
 use crate::registry::manifest::{self, MAX_MANIFEST_BYTES};
@@ -49,13 +51,53 @@ fn resolve(state: &RegistryState, name: &str, reference: &str) -> Result<Digest>
     Ok(digest)
 }
 
-/// `GET`/`HEAD /v2/<name>/manifests/<reference>`: the stored bytes and media type, exactly.
-pub fn get(state: &RegistryState, name: &str, reference: &str) -> Result<Response> {
+/// Whether a client that sent `headers` takes a manifest of `stored_type`. A client that names
+/// no type, or a wildcard, takes any. Otherwise, as in distribution, a Docker schema-2 image
+/// manifest (the type every client reads) is always served, and any other type only to a
+/// client that names it: a Docker-only client must not get an OCI manifest it cannot read.
+fn accepts(headers: &HeaderMap, stored_type: &str) -> bool {
+    let mut named = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| {
+            t.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .filter(|t| !t.is_empty())
+        .peekable();
+    if named.peek().is_none() || stored_type == media_type::DOCKER_MANIFEST {
+        return true;
+    }
+    named.any(|t| t == stored_type || t == "*/*" || t == "application/*")
+}
+
+/// `GET`/`HEAD /v2/<name>/manifests/<reference>`: the stored bytes and media type, exactly, if
+/// the request's `Accept` takes that type (see [`accepts`]).
+pub fn get_negotiated(
+    state: &RegistryState,
+    name: &str,
+    reference: &str,
+    headers: &HeaderMap,
+) -> Result<Response> {
     let digest = resolve(state, name, reference)?;
     let stored = state
         .storage
         .manifest(name, &digest)?
         .ok_or_else(|| manifest_unknown(name, reference))?;
+    if !accepts(headers, &stored.media_type) {
+        return Err(RegistryError::new(
+            ErrorCode::ManifestUnknown,
+            format!(
+                "manifest {name}:{reference} is a {}, which the request's Accept header does not include",
+                stored.media_type
+            ),
+        ));
+    }
     let length = stored.bytes.len().to_string();
     let mut response = (StatusCode::OK, Body::from(stored.bytes)).into_response();
     set_header(&mut response, "Content-Type", &stored.media_type);
@@ -100,20 +142,40 @@ pub async fn put(
     }
     let content_type = headers
         .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok());
-    let checked = manifest::check(&state.storage, name, content_type, &bytes, &digest)?;
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let tag = match &reference {
-        Reference::Tag(tag) => Some(*tag),
+        Reference::Tag(tag) => Some(tag.to_string()),
         Reference::Digest(_) => None,
     };
-    let referrer = checked
-        .subject
-        .as_ref()
-        .zip(checked.referrer_descriptor.as_ref());
-    state
-        .storage
-        .put_manifest(name, &digest, &checked.media_type, &bytes, tag, referrer)?;
-    tracing::info!(repository = name, %digest, tag, "manifest pushed");
+    let storage = state.storage.clone();
+    let (repo, stored_digest) = (name.to_string(), digest.clone());
+    let checked = blocking(move || {
+        // Checked under the lock too: a delete of a referenced child must not slip in between.
+        let _guard = storage.lock_repository(&repo);
+        let checked = manifest::check(
+            &storage,
+            &repo,
+            content_type.as_deref(),
+            &bytes,
+            &stored_digest,
+        )?;
+        let referrer = checked
+            .subject
+            .as_ref()
+            .zip(checked.referrer_descriptor.as_ref());
+        storage.put_manifest(
+            &repo,
+            &stored_digest,
+            &checked.media_type,
+            &bytes,
+            tag.as_deref(),
+            referrer,
+        )?;
+        Ok(checked)
+    })
+    .await?;
+    tracing::info!(repository = name, %digest, "manifest pushed");
     let location = format!("/v2/{name}/manifests/{digest}");
     let digest_text = digest.to_string();
     let mut headers = vec![
@@ -130,26 +192,38 @@ pub async fn put(
 /// `DELETE /v2/<name>/manifests/<reference>`: by digest removes the manifest and its tags; by
 /// tag removes only the tag.
 pub fn delete(state: &RegistryState, name: &str, reference: &str) -> Result<Response> {
-    match parse_reference(reference) {
-        Ok(Reference::Tag(tag)) => {
-            if state.storage.delete_tag(name, tag)? {
-                Ok(empty(StatusCode::ACCEPTED, &[]))
-            } else {
-                Err(manifest_unknown(name, reference))
+    let target = match parse_reference(reference) {
+        Ok(Reference::Tag(tag)) => Ok(tag),
+        Ok(Reference::Digest(digest)) => Err(digest),
+        Err(_) => return Err(manifest_unknown(name, reference)),
+    };
+    let storage = &state.storage;
+    let _guard = storage.lock_repository(name);
+    let deleted = match target {
+        Ok(tag) => storage.delete_tag(name, tag)?,
+        Err(digest) => match storage.manifest(name, &digest)? {
+            Some(stored) => {
+                let subject = manifest::subject_of(&stored.bytes);
+                storage.delete_manifest(name, &digest, subject.as_ref())?;
+                tracing::info!(repository = name, %digest, "manifest deleted");
+                true
             }
-        }
-        Ok(Reference::Digest(digest)) => {
-            let stored = state
-                .storage
-                .manifest(name, &digest)?
-                .ok_or_else(|| manifest_unknown(name, reference))?;
-            let subject = manifest::subject_of(&stored.bytes);
-            state
-                .storage
-                .delete_manifest(name, &digest, subject.as_ref())?;
-            tracing::info!(repository = name, %digest, "manifest deleted");
-            Ok(empty(StatusCode::ACCEPTED, &[]))
-        }
-        Err(_) => Err(manifest_unknown(name, reference)),
+            // A link whose bytes are damaged or gone is still removed.
+            None => storage.delete_manifest(name, &digest, None)?,
+        },
+    };
+    if deleted {
+        Ok(empty(StatusCode::ACCEPTED, &[]))
+    } else {
+        Err(manifest_unknown(name, reference))
     }
+}
+
+/// Runs storage work on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| RegistryError::internal("storage task", e))?
 }
