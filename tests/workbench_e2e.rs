@@ -1,7 +1,11 @@
-//! The real binary in a real terminal: `provisioning demo` runs inside tmux, keys are sent with
-//! `send-keys` and the screen is read with `capture-pane` until what is expected shows.
+//! The real binary in a real terminal: `provisioning demo` runs inside tmux (its own server and
+//! socket, no user configuration), keys are sent with `send-keys` and the screen is read with
+//! `capture-pane` until what is expected shows. Also how the workbench commands fail: their
+//! exit codes are a contract.
 
 mod common;
+
+use common::cli::Cli;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -9,7 +13,7 @@ use std::time::{Duration, Instant};
 
 const WAIT: Duration = Duration::from_secs(90);
 
-/// A tmux server on its own socket, killed when dropped.
+/// A tmux server on its own socket, reading no configuration file, killed when dropped.
 struct Tmux {
     socket: String,
 }
@@ -19,7 +23,7 @@ const SESSION: &str = "workbench";
 impl Tmux {
     fn run(&self, args: &[&str]) -> Output {
         Command::new("tmux")
-            .arg("-L")
+            .args(["-f", "/dev/null", "-L"])
             .arg(&self.socket)
             .args(args)
             .output()
@@ -84,6 +88,36 @@ fn exited(pid: u32) -> bool {
     }
 }
 
+/// The variables that put every directory the demo uses under `scratch`, and those directories.
+fn isolated_env(scratch: &Path) -> Vec<(String, PathBuf)> {
+    ["cache", "data", "config", "docker", "tmp"]
+        .iter()
+        .zip([
+            "PROVISIONING_CACHE_DIR",
+            "PROVISIONING_DATA_DIR",
+            "PROVISIONING_CONFIG_DIR",
+            "DOCKER_CONFIG",
+            "TMPDIR",
+        ])
+        .map(|(dir, var)| {
+            let path = scratch.join(dir);
+            std::fs::create_dir_all(&path).unwrap();
+            (var.to_string(), path)
+        })
+        .collect()
+}
+
+/// Runs the binary with `args` as a script would (no terminal), in a temporary home that also
+/// holds its config and temporary directories.
+fn run_binary(cli: &Cli, args: &[&str]) -> Output {
+    let mut command = cli.command(args);
+    for (var, dir) in [("PROVISIONING_CONFIG_DIR", "config"), ("TMPDIR", "tmp")] {
+        std::fs::create_dir_all(cli.path(dir)).unwrap();
+        command.env(var, cli.path(dir));
+    }
+    common::cli::wait(command, &format!("provisioning {}", args.join(" ")))
+}
+
 fn wait_until(what: &str, done: impl Fn() -> bool) {
     let end = Instant::now() + WAIT;
     while !done() {
@@ -113,27 +147,14 @@ fn demo_browse_pull_and_quit_in_a_terminal() {
         return;
     }
     let scratch = tempfile::tempdir().expect("temp dir");
-    let dir = |name: &str| {
-        let path = scratch.path().join(name);
-        std::fs::create_dir_all(&path).unwrap();
-        path
-    };
-    let (cache, data, config, docker, tmp) = (
-        dir("cache"),
-        dir("data"),
-        dir("config"),
-        dir("docker"),
-        dir("tmp"),
-    );
+    let isolated = isolated_env(scratch.path());
+    let tmp = scratch.path().join("tmp");
     let dest = scratch.path().join("pulled").join("kubernetes");
     let binary = env!("CARGO_BIN_EXE_provisioning");
-    let env = [
-        format!("PROVISIONING_CACHE_DIR={}", cache.display()),
-        format!("PROVISIONING_DATA_DIR={}", data.display()),
-        format!("PROVISIONING_CONFIG_DIR={}", config.display()),
-        format!("DOCKER_CONFIG={}", docker.display()),
-        format!("TMPDIR={}", tmp.display()),
-    ];
+    let env: Vec<String> = isolated
+        .iter()
+        .map(|(var, path)| format!("{var}={}", path.display()))
+        .collect();
     let tmux = Tmux {
         socket: format!("provisioning-e2e-{}", std::process::id()),
     };
@@ -151,6 +172,8 @@ fn demo_browse_pull_and_quit_in_a_terminal() {
     args.extend(env.iter().map(String::as_str));
     args.extend([binary, "demo"]);
     tmux.ok(&args);
+    // The pane stays after the binary exits, so its exit status can be read.
+    tmux.ok(&["set-option", "-w", "-t", SESSION, "remain-on-exit", "on"]);
     let pid: u32 = tmux
         .ok(&["display-message", "-p", "-t", SESSION, "#{pane_pid}"])
         .trim()
@@ -210,6 +233,20 @@ fn demo_browse_pull_and_quit_in_a_terminal() {
 
     tmux.text("q");
     wait_until("the workbench to exit", || exited(pid));
+    let pane = |format: &str| {
+        tmux.ok(&["display-message", "-p", "-t", SESSION, format])
+            .trim()
+            .to_string()
+    };
+    wait_until("tmux to see the pane's process end", || {
+        pane("#{pane_dead}") == "1"
+    });
+    assert_eq!(
+        pane("#{pane_dead_status}"),
+        "0",
+        "quitting exits with success; the screen:\n{}",
+        tmux.screen()
+    );
     wait_until("the demo's temporary directory to go", || {
         demo_dirs(&tmp).is_empty()
     });
@@ -217,4 +254,45 @@ fn demo_browse_pull_and_quit_in_a_terminal() {
         !tmp.join(format!("provisioning-demo-{pid}")).exists(),
         "the demo cleaned up"
     );
+}
+
+#[test]
+fn ui_with_an_unknown_theme_is_a_usage_error() {
+    let output = run_binary(&Cli::new(), &["ui", "--theme", "no-such-theme"]);
+    common::assert_failure(&output, common::exit::USAGE, "theme no-such-theme");
+}
+
+#[test]
+fn ui_without_a_terminal_is_a_usage_error() {
+    let output = run_binary(&Cli::new(), &["ui"]);
+    common::assert_failure(&output, common::exit::USAGE, "needs a terminal");
+}
+
+/// The demo fails before publishing anything when its port is taken, and cleans up.
+#[test]
+fn demo_on_a_port_in_use_fails_and_leaves_nothing() {
+    let cli = Cli::new();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = taken.local_addr().expect("address").to_string();
+    let output = run_binary(&cli, &["demo", "--no-ui", "--addr", &addr]);
+    common::assert_failure(
+        &output,
+        common::exit::FAILURE,
+        &format!("cannot listen on {addr}"),
+    );
+    assert!(
+        demo_dirs(&cli.path("tmp")).is_empty(),
+        "the demo cleaned up"
+    );
+}
+
+/// Without a terminal the demo refuses before it starts a registry, unless told `--no-ui`.
+#[test]
+fn demo_without_a_terminal_is_a_usage_error() {
+    let cli = Cli::new();
+    let output = run_binary(&cli, &["demo"]);
+    common::assert_failure(&output, common::exit::USAGE, "needs a terminal");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("demo registry at"), "{stderr}");
+    assert!(demo_dirs(&cli.path("tmp")).is_empty());
 }

@@ -1,6 +1,7 @@
 //! `provisioning ui` (the workbench) and `provisioning demo` (the workbench on a fresh embedded
 //! registry with the bundled samples published).
 
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -8,6 +9,7 @@ use clap::Args;
 use color_eyre::eyre::{Result, WrapErr, bail};
 
 use super::context::{OciContext, RegistryArgs};
+use super::exit;
 use crate::extension::samples;
 use crate::oci::ReferenceDefaults;
 use crate::oci::cache::BlobCache;
@@ -16,6 +18,7 @@ use crate::oci::credentials::CredentialStore;
 use crate::oci::reference::DEFAULT_NAMESPACE;
 use crate::registry::{RegistryConfig, RunningRegistry};
 use crate::tui::WorkbenchOptions;
+use crate::tui::theme::Theme;
 
 #[derive(Debug, Args)]
 pub struct UiArgs {
@@ -45,8 +48,22 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
+/// What the workbench needs before anything starts: a theme that loads, and a terminal on
+/// stdin and stdout. Both failures are usage errors: the command line has to change.
+fn check_workbench(ui: &UiArgs) -> Result<()> {
+    Theme::load(&ui.theme).map_err(|e| exit::usage(e.to_string()))?;
+    if !(std::io::stdin().is_terminal() && std::io::stdout().is_terminal()) {
+        return Err(exit::usage(
+            "the workbench needs a terminal on stdin and stdout; scripts use the commands \
+             (`provisioning --help`), and `provisioning demo --no-ui` sets the demo up without it",
+        ));
+    }
+    Ok(())
+}
+
 /// `provisioning ui`.
 pub fn ui(args: &RegistryArgs, ui: &UiArgs) -> Result<()> {
+    check_workbench(ui)?;
     runtime()?.block_on(async {
         let ctx = OciContext::new(args)?;
         let mut registries = Vec::new();
@@ -90,6 +107,9 @@ impl Drop for TempDir {
 
 /// `provisioning demo`.
 pub fn demo(args: &DemoArgs, quiet: bool) -> Result<()> {
+    if !args.no_ui {
+        check_workbench(&args.ui)?;
+    }
     let root = std::env::temp_dir().join(format!("provisioning-demo-{}", std::process::id()));
     std::fs::create_dir_all(&root).wrap_err_with(|| format!("cannot create {}", root.display()))?;
     let _cleanup = TempDir(Some(root.clone()));
