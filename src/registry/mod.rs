@@ -33,6 +33,29 @@ pub struct RegistryConfig {
     pub tls: Option<TlsFiles>,
     /// Upload sessions idle for longer than this are dropped.
     pub upload_ttl: Duration,
+    /// What one client may cost.
+    pub limits: Limits,
+}
+
+/// Bounds on what clients may cost the registry, so that one cannot starve the others.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub uploads: upload::UploadLimits,
+    /// Connections served at once; more wait in the listen backlog. Lowered to fit the
+    /// process's open-file limit.
+    pub max_connections: usize,
+    /// A TLS client that has not finished its handshake by then is dropped.
+    pub tls_handshake_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            uploads: upload::UploadLimits::default(),
+            max_connections: 1024,
+            tls_handshake_timeout: Duration::from_secs(10),
+        }
+    }
 }
 
 /// PEM files for HTTPS.
@@ -51,6 +74,7 @@ impl RegistryConfig {
             htpasswd: None,
             tls: None,
             upload_ttl: Duration::from_secs(3600),
+            limits: Limits::default(),
         }
     }
 }
@@ -63,7 +87,7 @@ pub fn default_storage_dir() -> PathBuf {
 /// What the HTTP handlers share.
 pub struct RegistryState {
     storage: Storage,
-    uploads: Uploads,
+    uploads: Arc<Uploads>,
     auth: Option<Htpasswd>,
 }
 

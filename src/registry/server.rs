@@ -16,9 +16,12 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use tokio::sync::Semaphore;
+
+use super::api::ClientAddr;
 use super::auth::{Htpasswd, HtpasswdError};
 use super::upload::Uploads;
-use super::{RegistryConfig, RegistryState, Storage, TlsFiles, router};
+use super::{Limits, RegistryConfig, RegistryState, Storage, TlsFiles, router};
 
 /// Why a registry could not start.
 #[derive(Debug, thiserror::Error)]
@@ -83,13 +86,17 @@ impl RunningRegistry {
             source,
         })?;
         let state = Arc::new(RegistryState {
-            uploads: Uploads::new(storage.uploads_dir(), config.upload_ttl),
+            uploads: Arc::new(Uploads::new(
+                storage.uploads_dir(),
+                config.upload_ttl,
+                config.limits.uploads,
+            )),
             storage,
             auth,
         });
         let (shutdown, shutdown_rx) = watch::channel(false);
         let is_tls = tls.is_some();
-        let task = tokio::spawn(serve(listener, state, tls, shutdown_rx, config.upload_ttl));
+        let task = tokio::spawn(serve(listener, state, tls, shutdown_rx, config.limits));
         tracing::info!(%addr, storage = %config.storage.display(), tls = is_tls, "registry listening");
         Ok(RunningRegistry {
             addr,
@@ -148,62 +155,82 @@ async fn wait_for_signal() {
     }
 }
 
+/// Accepts connections while fewer than `limits.max_connections` are open (the rest wait in
+/// the listen backlog), one task each. Upload expiry runs on its own task.
 async fn serve(
     listener: TcpListener,
     state: Arc<RegistryState>,
     tls: Option<tokio_rustls::TlsAcceptor>,
     mut shutdown: watch::Receiver<bool>,
-    upload_ttl: Duration,
+    limits: Limits,
 ) {
     let app = router(state.clone());
     let graceful = GracefulShutdown::new();
-    let mut expiry = tokio::time::interval(
-        (upload_ttl / 4).clamp(Duration::from_secs(1), Duration::from_secs(60)),
-    );
+    let expiry = state.uploads.clone().spawn_expiry();
+    let connections = Arc::new(Semaphore::new(connection_cap(limits.max_connections)));
+    let mut accept_errors = ErrorBurst::default();
     loop {
-        tokio::select! {
+        let permit = tokio::select! {
             _ = shutdown.changed() => break,
-            _ = expiry.tick() => {
-                let expired = state.uploads.expire().await;
-                if expired > 0 {
-                    tracing::info!(expired, "expired idle upload sessions");
+            permit = connections.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+        };
+        let (stream, peer) = tokio::select! {
+            _ = shutdown.changed() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    accept_errors.record(&e);
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
                 }
-            }
-            accepted = listener.accept() => {
-                let (stream, peer) = match accepted {
-                    Ok(conn) => conn,
-                    Err(e) => {
-                        // Out of file descriptors and the like: back off instead of spinning.
-                        tracing::warn!("accept failed: {e}");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let service =
+            TowerToHyperService::new(app.clone().layer(axum::Extension(ClientAddr(peer))));
+        let watcher = graceful.watcher();
+        let tls = tls.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder.timer(hyper_util::rt::TokioTimer::new());
+            builder.header_read_timeout(Duration::from_secs(30));
+            let result = match tls {
+                Some(acceptor) => {
+                    match tokio::time::timeout(
+                        limits.tls_handshake_timeout,
+                        acceptor.accept(stream),
+                    )
+                    .await
+                    {
+                        Ok(Ok(stream)) => {
+                            watcher
+                                .watch(builder.serve_connection(TokioIo::new(stream), service))
+                                .await
+                        }
+                        Ok(Err(e)) => {
+                            tracing::debug!(%peer, "TLS handshake failed: {e}");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(%peer, "TLS handshake timed out");
+                            return;
+                        }
                     }
-                };
-                let _ = stream.set_nodelay(true);
-                let service = TowerToHyperService::new(app.clone());
-                let watcher = graceful.watcher();
-                let tls = tls.clone();
-                tokio::spawn(async move {
-                    let mut builder = hyper::server::conn::http1::Builder::new();
-                    builder.timer(hyper_util::rt::TokioTimer::new());
-                    builder.header_read_timeout(Duration::from_secs(30));
-                    let result = match tls {
-                        Some(acceptor) => match acceptor.accept(stream).await {
-                            Ok(stream) => watcher.watch(builder.serve_connection(TokioIo::new(stream), service)).await,
-                            Err(e) => {
-                                tracing::debug!(%peer, "TLS handshake failed: {e}");
-                                return;
-                            }
-                        },
-                        None => watcher.watch(builder.serve_connection(TokioIo::new(stream), service)).await,
-                    };
-                    if let Err(e) = result {
-                        tracing::debug!(%peer, "connection ended: {e}");
-                    }
-                });
+                }
+                None => {
+                    watcher
+                        .watch(builder.serve_connection(TokioIo::new(stream), service))
+                        .await
+                }
+            };
+            if let Err(e) = result {
+                tracing::debug!(%peer, "connection ended: {e}");
             }
-        }
+        });
     }
+    expiry.abort();
     drop(listener);
     if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown())
         .await
@@ -211,6 +238,59 @@ async fn serve(
     {
         tracing::warn!("requests still running after 10 s; closing them");
     }
+}
+
+/// Accept errors come in bursts (a full file table fails every accept): the first of a burst
+/// is logged, the rest are counted and reported with the next one logged, at most every 5 s.
+#[derive(Default)]
+struct ErrorBurst {
+    last_logged: Option<std::time::Instant>,
+    suppressed: u64,
+}
+
+impl ErrorBurst {
+    fn record(&mut self, error: &std::io::Error) {
+        let due = self
+            .last_logged
+            .is_none_or(|at| at.elapsed() >= Duration::from_secs(5));
+        if due {
+            tracing::warn!(suppressed = self.suppressed, "accept failed: {error}");
+            self.last_logged = Some(std::time::Instant::now());
+            self.suppressed = 0;
+        } else {
+            self.suppressed += 1;
+        }
+    }
+}
+
+/// `wanted` connections, lowered so that they fit the open-file limit (raised to its hard
+/// maximum first, where the system allows) with room for the files requests open.
+fn connection_cap(wanted: usize) -> usize {
+    #[cfg(unix)]
+    {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit/setrlimit only read and write the struct passed to them.
+        unsafe {
+            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 {
+                if limit.rlim_cur < limit.rlim_max {
+                    let raised = libc::rlimit {
+                        rlim_cur: limit.rlim_max,
+                        rlim_max: limit.rlim_max,
+                    };
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                        limit = raised;
+                    }
+                }
+                let files = usize::try_from(limit.rlim_cur).unwrap_or(usize::MAX);
+                // Each connection holds a socket and, while it streams, a file.
+                return wanted.min((files.saturating_sub(64) / 2).max(1));
+            }
+        }
+    }
+    wanted.max(1)
 }
 
 fn tls_acceptor(files: &TlsFiles) -> Result<tokio_rustls::TlsAcceptor, StartError> {

@@ -189,7 +189,14 @@ async fn receive_verified(
 ) -> Result<()> {
     let file = tokio::fs::File::create(path).await?;
     let mut hasher = digest.algorithm().hasher();
-    write_body(file, body, &mut hasher).await?;
+    write_body(
+        file,
+        body,
+        &mut hasher,
+        None,
+        state.uploads.body_idle_timeout(),
+    )
+    .await?;
     let actual = hasher.finish();
     if actual != *digest {
         return Err(digest_mismatch(digest, &actual));
@@ -227,14 +234,15 @@ pub async fn upload_status(state: &RegistryState, name: &str, id: &str) -> Resul
     Ok(session_accepted(StatusCode::NO_CONTENT, name, &session))
 }
 
-/// Checks `Content-Range: <start>-<end>` against what the session has; a gap or overlap is a
-/// 416 that tells the client where to resume.
-fn check_chunk(name: &str, session: &UploadSession, headers: &HeaderMap) -> Result<()> {
+/// Checks `Content-Range: <start>-<end>[/<total>]` against what the session has; a gap or
+/// overlap is a 416 that tells the client where to resume. Returns the length the range
+/// declares, which the body must then have exactly.
+fn check_chunk(name: &str, session: &UploadSession, headers: &HeaderMap) -> Result<Option<u64>> {
     let Some(text) = headers
         .get(header::CONTENT_RANGE)
         .and_then(|v| v.to_str().ok())
     else {
-        return Ok(());
+        return Ok(None);
     };
     let refuse = |why: String| {
         RegistryError::new(ErrorCode::BlobUploadInvalid, why)
@@ -250,6 +258,8 @@ fn check_chunk(name: &str, session: &UploadSession, headers: &HeaderMap) -> Resu
         .trim()
         .trim_start_matches("bytes=")
         .trim_start_matches("bytes ");
+    // `bytes 0-4/5` (RFC 9110's form) names the total too; `/*` leaves it open.
+    let spec = spec.split_once('/').map_or(spec, |(range, _total)| range);
     let parsed = spec
         .split_once('-')
         .and_then(|(a, b)| Some((a.trim().parse::<u64>().ok()?, b.trim().parse::<u64>().ok()?)));
@@ -276,7 +286,7 @@ fn check_chunk(name: &str, session: &UploadSession, headers: &HeaderMap) -> Resu
             end - start + 1
         )));
     }
-    Ok(())
+    Ok(Some(end - start + 1))
 }
 
 /// `PATCH /v2/<name>/blobs/uploads/<id>`: appends a chunk.
@@ -289,8 +299,11 @@ pub async fn patch_upload(
 ) -> Result<Response> {
     let session = state.uploads.get(name, id)?;
     let mut session = session.lock().await;
-    check_chunk(name, &session, headers)?;
-    session.append(body).await?;
+    session.ensure_open()?;
+    let declared = check_chunk(name, &session, headers)?;
+    session
+        .append(body, declared, state.uploads.body_idle_timeout())
+        .await?;
     Ok(session_accepted(StatusCode::ACCEPTED, name, &session))
 }
 
@@ -312,29 +325,37 @@ pub async fn finish_upload(
     let digest = parse_digest(digest)?;
     let session = state.uploads.get(name, id)?;
     let mut session = session.lock().await;
-    check_chunk(name, &session, headers)?;
-    session.append(body).await?;
+    session.ensure_open()?;
+    let declared = check_chunk(name, &session, headers)?;
+    // A last chunk that breaks off leaves the session open, so the client can resume.
+    session
+        .append(body, declared, state.uploads.body_idle_timeout())
+        .await?;
+    // From here the session is over, committed or refused. It is closed before its lock is
+    // let go, so a request queued on it cannot add to a file that became a blob.
+    state.uploads.close(&mut session);
     let actual = match digest.algorithm() {
-        DigestAlgorithm::Sha256 => session.hasher.clone().finish(),
-        other => hash_file(&session.path, other).await?,
+        DigestAlgorithm::Sha256 => Ok(session.hasher.clone().finish()),
+        other => hash_file(&session.path, other).await,
     };
-    let path = session.path.clone();
-    drop(session);
-    let result = if actual == digest {
-        commit(state, name, &path, &digest).await
-    } else {
-        Err(digest_mismatch(&digest, &actual))
+    let result = match actual {
+        Ok(actual) if actual == digest => commit(state, name, &session.path, &digest).await,
+        Ok(actual) => Err(digest_mismatch(&digest, &actual)),
+        Err(e) => Err(e),
     };
-    // Committed or refused, the session is over.
-    state.uploads.remove(id).await;
+    if result.is_err() {
+        let _ = tokio::fs::remove_file(&session.path).await;
+    }
     result?;
     Ok(blob_created(name, &digest))
 }
 
 /// `DELETE /v2/<name>/blobs/uploads/<id>`: cancels an upload.
 pub async fn cancel_upload(state: &RegistryState, name: &str, id: &str) -> Result<Response> {
-    state.uploads.get(name, id)?;
-    state.uploads.remove(id).await;
+    let session = state.uploads.get(name, id)?;
+    let mut session = session.lock().await;
+    session.ensure_open()?;
+    state.uploads.discard(&mut session).await;
     Ok(empty(StatusCode::NO_CONTENT, &[]))
 }
 

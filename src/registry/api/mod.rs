@@ -9,6 +9,7 @@ mod listing;
 mod manifests;
 
 use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -18,6 +19,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::RegistryState;
+use super::auth::Verdict;
 use super::error::{ErrorCode, RegistryError, Result};
 use crate::oci::{Digest, validate_repository};
 
@@ -140,11 +142,15 @@ async fn route(
         (Route::Referrers(name, digest), _) if get => {
             listing::referrers(state, name, digest, params)
         }
-        (Route::Manifest(name, reference), _) if get => manifests::get(state, name, reference),
+        (Route::Manifest(name, reference), _) if get => {
+            manifests::get_negotiated(state, name, reference, headers)
+        }
         (Route::Manifest(name, reference), "PUT") => {
             manifests::put(state, name, reference, headers, body).await
         }
-        (Route::Manifest(name, reference), "DELETE") => manifests::delete(state, name, reference),
+        (Route::Manifest(name, reference), "DELETE") => {
+            manifests::delete(state, name, reference)
+        }
         (Route::Blob(name, digest), _) if get => blobs::get(state, name, digest, headers).await,
         (Route::Blob(name, digest), "DELETE") => blobs::delete(state, name, digest),
         (Route::UploadStart(name), "POST") => blobs::start_upload(state, name, params, body).await,
@@ -163,25 +169,44 @@ async fn route(
     }
 }
 
+/// The address of the client on a connection, set by the server for each request.
+#[derive(Clone, Copy, Debug)]
+pub struct ClientAddr(pub SocketAddr);
+
 /// Adds the API version header to every answer and enforces basic auth when configured.
 pub async fn common_headers(
     State(state): State<Arc<RegistryState>>,
     request: Request,
     next: Next,
 ) -> Response {
-    let authorized = match &state.auth {
-        None => true,
-        Some(auth) => auth.check(request.headers().get(header::AUTHORIZATION)),
+    let verdict = match &state.auth {
+        None => Verdict::Allowed,
+        Some(auth) => {
+            let client = request
+                .extensions()
+                .get::<ClientAddr>()
+                .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
+            auth.check(request.headers().get(header::AUTHORIZATION), client)
+                .await
+        }
     };
-    let mut response = if authorized {
-        next.run(request).await
-    } else {
-        RegistryError::new(ErrorCode::Unauthorized, "authentication required")
+    let mut response = match verdict {
+        Verdict::Allowed => next.run(request).await,
+        Verdict::Denied => RegistryError::new(ErrorCode::Unauthorized, "authentication required")
             .with_header(
                 header::WWW_AUTHENTICATE,
                 format!("Basic realm=\"{}\"", super::auth::REALM),
             )
-            .into_response()
+            .into_response(),
+        Verdict::Throttled(wait) => RegistryError::new(
+            ErrorCode::TooManyRequests,
+            "too many failed logins from this address; wait before trying again",
+        )
+        .with_header(
+            header::RETRY_AFTER,
+            wait.as_secs_f64().ceil().max(1.0).to_string(),
+        )
+        .into_response(),
     };
     response.headers_mut().insert(
         "Docker-Distribution-API-Version",
