@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use serde_json::json;
+use tokio_util::sync::CancellationToken;
 
 use super::manifest::ExtensionManifest;
 use super::package::{
@@ -263,12 +264,14 @@ fn refuse(reference: &Reference, message: String) -> OciError {
 }
 
 /// Unpacks a cached extension package into `dest`, after checking every file of the tarball
-/// against its `oci-manifest.json` (size, mode, sha256, nothing missing, nothing extra).
+/// against its `oci-manifest.json` (size, mode, sha256, nothing missing, nothing extra). Once
+/// `cancel` is cancelled nothing is committed: the staged files are removed instead.
 pub fn unpack_verified(
     reference: &Reference,
     package: &Path,
     dest: &Path,
     limits: UnpackLimits,
+    cancel: &CancellationToken,
 ) -> Result<PackageIndex> {
     let index = verify_package(reference, package, limits)?;
     let to_error = |e: crate::oci::files::FilesError| refuse(reference, e.to_string());
@@ -277,6 +280,9 @@ pub fn unpack_verified(
     staging
         .unpack_tar("", &mut file, true, limits)
         .map_err(to_error)?;
+    if cancel.is_cancelled() {
+        return Err(OciError::Cancelled);
+    }
     staging.commit(true).map_err(to_error)?;
     Ok(index)
 }
@@ -397,6 +403,10 @@ pub async fn pull(
     dest: &Path,
     progress: &Progress,
 ) -> Result<PulledExtension> {
+    // Cancelled by the caller's token or by dropping this future (an aborted task, Ctrl-C):
+    // the unpacking thread outlives the future, so it checks before it commits.
+    let cancel = progress.cancel_token().child_token();
+    let _cancel_on_drop = cancel.clone().drop_guard();
     let client = registries.client(&reference.registry);
     let manifest = crate::oci::pull::resolve_manifest(cache, &client, reference).await?;
     let view = crate::oci::manifest::ManifestView::parse(&manifest.bytes, &manifest.media_type)
@@ -414,9 +424,10 @@ pub async fn pull(
         .iter()
         .find(|l| l.media_type == CONTENT_MEDIA_TYPE)
         .ok_or_else(|| refuse(reference, "it has no extension content layer".into()))?;
-    let path = cache
-        .fetch(&client, &reference.repository, layer, progress)
-        .await?;
+    let path = cancel
+        .run_until_cancelled(cache.fetch(&client, &reference.repository, layer, progress))
+        .await
+        .ok_or(OciError::Cancelled)??;
     let reference_owned = reference.clone();
     let dest_owned = dest.to_path_buf();
     let index = tokio::task::spawn_blocking(move || {
@@ -425,6 +436,7 @@ pub async fn pull(
             &path,
             &dest_owned,
             UnpackLimits::default(),
+            &cancel,
         )
     })
     .await
@@ -452,13 +464,59 @@ pub async fn pull(
 
 #[cfg(test)]
 mod tests {
-    use super::rfc3339;
+    use super::*;
 
     #[test]
     fn dates() {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
         assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+    }
+
+    /// The unpacking thread outlives a cancelled pull; once cancelled it commits nothing.
+    #[test]
+    fn a_cancelled_unpack_writes_nothing() {
+        let sample =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/samples/taskservs/redis/7.2.4");
+        let tree = super::super::package::validate(&sample).expect("the sample is valid");
+        let work = tempfile::tempdir().unwrap();
+        let package = work.path().join("redis.tar.gz");
+        super::super::package::package(&tree, &package).unwrap();
+        let reference =
+            Reference::parse("127.0.0.1:5000/ext/redis:7.2.4", &Default::default()).unwrap();
+        let dest = work.path().join("out");
+
+        let cancel = CancellationToken::new();
+        cancel.cancel();
+        let refused = unpack_verified(
+            &reference,
+            &package,
+            &dest,
+            UnpackLimits::default(),
+            &cancel,
+        );
+        assert!(matches!(refused, Err(OciError::Cancelled)), "{refused:?}");
+        assert!(!dest.exists(), "nothing was committed");
+        let left: Vec<_> = std::fs::read_dir(work.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(
+            left,
+            ["redis.tar.gz"],
+            "no staging directory is left behind"
+        );
+
+        let index = unpack_verified(
+            &reference,
+            &package,
+            &dest,
+            UnpackLimits::default(),
+            &CancellationToken::new(),
+        )
+        .expect("an uncancelled unpack commits");
+        assert!(dest.join("manifest.yaml").is_file());
+        assert!(!index.files.is_empty());
     }
 }
 
