@@ -5,74 +5,51 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{TestRegistry, http_client, sha256};
-use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
+use common::layout::pseudo_random;
+use common::oci_fixtures::files_under;
+use common::registry_http::{
+    Image, OCI_CONFIG, OCI_EMPTY, OCI_INDEX, OCI_LAYER, OCI_MANIFEST, RegistryHttp, descriptor,
+    header, location, pretty, with_query,
+};
+use common::{TestRegistry, sha256};
+use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
-const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
-const OCI_EMPTY: &str = "application/vnd.oci.empty.v1+json";
 const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
 const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
 const DOCKER_LAYER: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
 
-/// A registry under test and a client for it.
+/// A registry under test and raw HTTP to it.
 struct Registry {
     inner: TestRegistry,
-    client: Client,
+    http: RegistryHttp,
+}
+
+impl std::ops::Deref for Registry {
+    type Target = RegistryHttp;
+
+    fn deref(&self) -> &RegistryHttp {
+        &self.http
+    }
 }
 
 impl Registry {
     async fn start() -> Registry {
-        Registry {
-            inner: TestRegistry::start().await,
-            client: http_client(),
-        }
+        Registry::start_with(|_| {}).await
     }
 
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.inner.url)
+    async fn start_with(
+        configure: impl FnOnce(&mut provisioning::registry::RegistryConfig),
+    ) -> Registry {
+        let inner = TestRegistry::start_with(configure).await;
+        let http = RegistryHttp::new(&inner.url);
+        Registry { inner, http }
     }
 
-    fn request(&self, method: Method, path: &str) -> RequestBuilder {
-        self.client.request(method, self.url(path))
-    }
-
-    async fn get(&self, path: &str) -> Response {
-        self.request(Method::GET, path).send().await.unwrap()
-    }
-
-    async fn head(&self, path: &str) -> Response {
-        self.request(Method::HEAD, path).send().await.unwrap()
-    }
-
-    async fn delete(&self, path: &str) -> Response {
-        self.request(Method::DELETE, path).send().await.unwrap()
-    }
-
-    /// Pushes a blob in one `POST ?digest=` and returns its digest.
-    async fn push_blob(&self, repo: &str, bytes: &[u8]) -> String {
-        let digest = sha256(bytes);
-        let resp = self
-            .request(
-                Method::POST,
-                &format!("/v2/{repo}/blobs/uploads/?digest={digest}"),
-            )
-            .header("Content-Type", "application/octet-stream")
-            .body(bytes.to_vec())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), StatusCode::CREATED, "push blob to {repo}");
-        digest
-    }
-
-    /// Opens an upload session and returns its `Location` path.
-    async fn start_upload(&self, repo: &str) -> String {
+    /// Opens an upload session, checking the API version header; returns its `Location` path.
+    async fn open_upload(&self, repo: &str) -> String {
         let resp = self
             .request(Method::POST, &format!("/v2/{repo}/blobs/uploads/"))
             .header("Content-Length", "0")
@@ -100,113 +77,16 @@ impl Registry {
         request.send().await.unwrap()
     }
 
-    async fn put_manifest(
-        &self,
-        repo: &str,
-        reference: &str,
-        media_type: &str,
-        bytes: &[u8],
-    ) -> Response {
-        self.request(Method::PUT, &format!("/v2/{repo}/manifests/{reference}"))
-            .header("Content-Type", media_type)
-            .body(bytes.to_vec())
-            .send()
-            .await
-            .unwrap()
-    }
-
-    /// Pushes config and layer blobs and an OCI image manifest; returns the manifest.
-    async fn push_image(&self, repo: &str, seed: u64, tag: &str) -> Image {
+    /// Pushes `Image::new(seed)` as `repo:tag`; returns it.
+    async fn push_seeded(&self, repo: &str, seed: u8, tag: &str) -> Image {
         let image = Image::new(seed);
-        self.push_blob(repo, &image.config).await;
-        self.push_blob(repo, &image.layer).await;
-        let resp = self
-            .put_manifest(repo, tag, OCI_MANIFEST, &image.manifest)
-            .await;
-        assert_eq!(resp.status(), StatusCode::CREATED, "push {repo}:{tag}");
+        self.http.push_image(repo, tag, &image).await;
         image
     }
 
     fn storage(&self) -> &Path {
         self.inner.storage_path()
     }
-}
-
-/// An OCI image: config, one layer and the manifest bytes.
-struct Image {
-    config: Vec<u8>,
-    layer: Vec<u8>,
-    manifest: Vec<u8>,
-    digest: String,
-}
-
-impl Image {
-    fn new(seed: u64) -> Image {
-        let config =
-            format!("{{\"architecture\":\"amd64\",\"os\":\"linux\",\"seed\":{seed}}}").into_bytes();
-        let layer = pseudo_random(seed, 300);
-        let manifest = pretty(&json!({
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "config": descriptor(OCI_CONFIG, &config),
-            "layers": [descriptor(OCI_LAYER, &layer)],
-        }));
-        let digest = sha256(&manifest);
-        Image {
-            config,
-            layer,
-            manifest,
-            digest,
-        }
-    }
-}
-
-fn descriptor(media_type: &str, bytes: &[u8]) -> Value {
-    json!({ "mediaType": media_type, "digest": sha256(bytes), "size": bytes.len() })
-}
-
-/// Pretty JSON with a trailing newline: not the canonical form, so byte-exactness shows.
-fn pretty(value: &Value) -> Vec<u8> {
-    let mut bytes = serde_json::to_vec_pretty(value).unwrap();
-    bytes.push(b'\n');
-    bytes
-}
-
-fn pseudo_random(seed: u64, len: usize) -> Vec<u8> {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 24) as u8
-        })
-        .collect()
-}
-
-fn header(resp: &Response, name: &str) -> Option<String> {
-    resp.headers()
-        .get(name)
-        .map(|v| v.to_str().expect("ASCII header").to_string())
-}
-
-/// The path and query of the `Location` header (absolute or relative).
-fn location(resp: &Response) -> String {
-    let value = header(resp, "location").expect("Location header");
-    assert!(!value.is_empty(), "empty Location");
-    match value.find("://") {
-        Some(i) => {
-            let rest = &value[i + 3..];
-            rest[rest.find('/').unwrap_or(rest.len())..].to_string()
-        }
-        None => value,
-    }
-}
-
-/// `location` with `key=value` appended to its query.
-fn with_query(location: &str, pair: &str) -> String {
-    let sep = if location.contains('?') { '&' } else { '?' };
-    format!("{location}{sep}{pair}")
 }
 
 fn assert_api_version(resp: &Response) {
@@ -256,23 +136,6 @@ async fn expect_error(resp: Response, status: StatusCode, code: &str) {
     assert_eq!(actual, code, "error code of {url}");
 }
 
-/// Every regular file below `dir`.
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return out;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            out.extend(files_under(&path));
-        } else {
-            out.push(path);
-        }
-    }
-    out
-}
-
 fn blob_file(storage: &Path, digest: &str) -> PathBuf {
     let hex = digest.strip_prefix("sha256:").unwrap();
     storage.join("blobs/sha256").join(&hex[..2]).join(hex)
@@ -294,7 +157,7 @@ async fn base_endpoint_answers_200_with_api_version() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn api_version_header_and_error_shape_on_every_kind_of_answer() {
     let r = Registry::start().await;
-    let image = r.push_image("headers/repo", 7, "v1").await;
+    let image = r.push_seeded("headers/repo", 7, "v1").await;
     let checks = [
         (Method::GET, "/v2/headers/repo/tags/list".to_string()),
         (Method::GET, "/v2/_catalog".to_string()),
@@ -304,7 +167,7 @@ async fn api_version_header_and_error_shape_on_every_kind_of_answer() {
         ),
         (
             Method::HEAD,
-            format!("/v2/headers/repo/blobs/{}", sha256(&image.layer)),
+            format!("/v2/headers/repo/blobs/{}", sha256(&image.layers[0])),
         ),
         (
             Method::GET,
@@ -488,7 +351,7 @@ async fn monolithic_post_with_digest() {
         expect_error(resp, StatusCode::NOT_FOUND, "BLOB_UNKNOWN").await;
         assert!(!blob_file(r.storage(), &d).exists(), "{d} stored");
     }
-    assert_eq!(files_under(&r.storage().join("tmp")), Vec::<PathBuf>::new());
+    assert_eq!(files_under(&r.storage().join("tmp")), Vec::<String>::new());
 
     let resp = r
         .request(Method::POST, "/v2/mono/blobs/uploads/?digest=sha256:zz")
@@ -526,7 +389,7 @@ async fn sha512_digests() {
 
     let chunked = pseudo_random(30, 42);
     let digest = sha512(&chunked);
-    let session = r.start_upload("long/digest").await;
+    let session = r.open_upload("long/digest").await;
     let resp = r.patch(&session, Some("0-41"), &chunked).await;
     assert_eq!(resp.status(), StatusCode::ACCEPTED);
     let resp = r
@@ -535,7 +398,7 @@ async fn sha512_digests() {
         .await
         .unwrap();
     expect_error(resp, StatusCode::BAD_REQUEST, "DIGEST_INVALID").await;
-    let session = r.start_upload("long/digest").await;
+    let session = r.open_upload("long/digest").await;
     let resp = r.patch(&session, Some("0-41"), &chunked).await;
     assert_eq!(resp.status(), StatusCode::ACCEPTED);
     let resp = r
@@ -560,7 +423,7 @@ async fn post_then_put() {
     let r = Registry::start().await;
     let data = pseudo_random(6, 4096);
     let digest = sha256(&data);
-    let session = r.start_upload("two/step").await;
+    let session = r.open_upload("two/step").await;
 
     let resp = r
         .request(
@@ -593,12 +456,12 @@ async fn chunked_upload_as_the_conformance_suite_does_it() {
     let digest = sha256(&blob);
 
     // Out of order: the second chunk first.
-    let session = r.start_upload("chunked").await;
+    let session = r.open_upload("chunked").await;
     let resp = r.patch(&session, Some("22-41"), chunk2).await;
     assert_eq!(location(&resp), session, "416 names the session to resume");
     error_body(resp, StatusCode::RANGE_NOT_SATISFIABLE).await;
 
-    let session = r.start_upload("chunked").await;
+    let session = r.open_upload("chunked").await;
     let resp = r.patch(&session, Some("0-21"), chunk1).await;
     assert_eq!(resp.status(), StatusCode::ACCEPTED);
     assert_eq!(header(&resp, "range").as_deref(), Some("0-21"));
@@ -645,7 +508,7 @@ async fn chunked_upload_as_the_conformance_suite_does_it() {
 async fn overlapping_and_gapped_chunks_are_416_and_the_session_survives() {
     let r = Registry::start().await;
     let blob = pseudo_random(8, 42);
-    let session = r.start_upload("overlap").await;
+    let session = r.open_upload("overlap").await;
     let resp = r.patch(&session, Some("0-21"), &blob[..22]).await;
     assert_eq!(resp.status(), StatusCode::ACCEPTED);
 
@@ -679,7 +542,7 @@ async fn closing_put_may_carry_the_last_chunk() {
     let r = Registry::start().await;
     let blob = pseudo_random(9, 42);
     let digest = sha256(&blob);
-    let session = r.start_upload("last/chunk").await;
+    let session = r.open_upload("last/chunk").await;
     let resp = r.patch(&session, Some("0-21"), &blob[..22]).await;
     assert_eq!(resp.status(), StatusCode::ACCEPTED);
     let resp = r
@@ -701,7 +564,7 @@ async fn closing_put_may_carry_the_last_chunk() {
 async fn closing_with_a_wrong_digest_stores_nothing() {
     let r = Registry::start().await;
     let blob = pseudo_random(10, 42);
-    let session = r.start_upload("wrong/digest").await;
+    let session = r.open_upload("wrong/digest").await;
     let resp = r.patch(&session, Some("0-41"), &blob).await;
     assert_eq!(resp.status(), StatusCode::ACCEPTED);
     let claimed = sha256(b"something else");
@@ -722,7 +585,7 @@ async fn closing_with_a_wrong_digest_stores_nothing() {
     }
     assert_eq!(
         files_under(&r.storage().join("blobs")),
-        Vec::<PathBuf>::new()
+        Vec::<String>::new()
     );
     assert!(
         !r.storage()
@@ -735,7 +598,7 @@ async fn closing_with_a_wrong_digest_stores_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelled_upload_is_gone() {
     let r = Registry::start().await;
-    let session = r.start_upload("cancel").await;
+    let session = r.open_upload("cancel").await;
     let resp = r.patch(&session, Some("0-9"), &[7u8; 10]).await;
     assert_eq!(resp.status(), StatusCode::ACCEPTED);
 
@@ -761,17 +624,14 @@ async fn cancelled_upload_is_gone() {
     expect_error(resp, StatusCode::NOT_FOUND, "BLOB_UPLOAD_UNKNOWN").await;
     assert_eq!(
         files_under(&r.storage().join("uploads")),
-        Vec::<PathBuf>::new()
+        Vec::<String>::new()
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_upload_sessions_expire() {
-    let r = Registry {
-        inner: TestRegistry::start_with(|c| c.upload_ttl = std::time::Duration::from_secs(1)).await,
-        client: http_client(),
-    };
-    let session = r.start_upload("expiring").await;
+    let r = Registry::start_with(|c| c.upload_ttl = std::time::Duration::from_secs(1)).await;
+    let session = r.open_upload("expiring").await;
     let resp = r.patch(&session, Some("0-9"), &[1u8; 10]).await;
     assert_eq!(resp.status(), StatusCode::ACCEPTED);
     assert_eq!(files_under(&r.storage().join("uploads")).len(), 1);
@@ -792,14 +652,14 @@ async fn idle_upload_sessions_expire() {
     }
     assert_eq!(
         files_under(&r.storage().join("uploads")),
-        Vec::<PathBuf>::new()
+        Vec::<String>::new()
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upload_sessions_belong_to_their_repository() {
     let r = Registry::start().await;
-    let session = r.start_upload("owner").await;
+    let session = r.open_upload("owner").await;
     let id = session.rsplit('/').next().unwrap().to_string();
     let foreign = format!("/v2/intruder/blobs/uploads/{id}");
     let resp = r.get(&foreign).await;
@@ -817,7 +677,7 @@ async fn streamed_patch_without_content_range() {
     let r = Registry::start().await;
     let blob = pseudo_random(11, 42);
     let digest = sha256(&blob);
-    let session = r.start_upload("streamed").await;
+    let session = r.open_upload("streamed").await;
     let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
         blob.chunks(10).map(|c| Ok(c.to_vec())).collect();
     let resp = r
@@ -1002,7 +862,7 @@ async fn oci_image_manifest_round_trip() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oci_index_round_trip() {
     let r = Registry::start().await;
-    let image = r.push_image("oci/index", 15, "amd64").await;
+    let image = r.push_seeded("oci/index", 15, "amd64").await;
     let index = pretty(&json!({
         "schemaVersion": 2,
         "mediaType": OCI_INDEX,
@@ -1073,7 +933,7 @@ async fn manifest_put_by_wrong_digest_is_refused() {
     let r = Registry::start().await;
     let image = Image::new(18);
     r.push_blob("wrong/manifest", &image.config).await;
-    r.push_blob("wrong/manifest", &image.layer).await;
+    r.push_blob("wrong/manifest", &image.layers[0]).await;
     let claimed = sha256(b"another manifest");
     let resp = r
         .put_manifest("wrong/manifest", &claimed, OCI_MANIFEST, &image.manifest)
@@ -1104,7 +964,7 @@ async fn manifest_referencing_a_missing_blob_is_refused() {
     expect_error(resp, StatusCode::BAD_REQUEST, "MANIFEST_BLOB_UNKNOWN").await;
 
     // A layer in another repository does not count.
-    r.push_blob("elsewhere", &image.layer).await;
+    r.push_blob("elsewhere", &image.layers[0]).await;
     let resp = r
         .put_manifest("missing/blob", "v1", OCI_MANIFEST, &image.manifest)
         .await;
@@ -1144,7 +1004,7 @@ async fn manifest_content_type_must_match_media_type() {
     let r = Registry::start().await;
     let image = Image::new(21);
     r.push_blob("types", &image.config).await;
-    r.push_blob("types", &image.layer).await;
+    r.push_blob("types", &image.layers[0]).await;
 
     for wrong in [DOCKER_MANIFEST, OCI_INDEX] {
         let resp = r.put_manifest("types", "v1", wrong, &image.manifest).await;
@@ -1254,7 +1114,7 @@ async fn manifest_size_limit_is_4_mib() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_manifests_are_404() {
     let r = Registry::start().await;
-    r.push_image("known", 22, "v1").await;
+    r.push_seeded("known", 22, "v1").await;
     for repo in ["known", "never/pushed"] {
         for reference in [".INVALID_MANIFEST_NAME", "nope"] {
             let path = format!("/v2/{repo}/manifests/{reference}");
@@ -1298,7 +1158,7 @@ async fn tags_of(r: &Registry, repo: &str) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delete_by_tag_removes_only_the_tag() {
     let r = Registry::start().await;
-    let image = r.push_image("untag", 23, "first").await;
+    let image = r.push_seeded("untag", 23, "first").await;
     let resp = r
         .put_manifest("untag", "second", OCI_MANIFEST, &image.manifest)
         .await;
@@ -1322,8 +1182,8 @@ async fn delete_by_tag_removes_only_the_tag() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delete_by_digest_removes_the_manifest_and_its_tags() {
     let r = Registry::start().await;
-    let image = r.push_image("undigest", 24, "a").await;
-    let other = r.push_image("undigest", 25, "other").await;
+    let image = r.push_seeded("undigest", 24, "a").await;
+    let other = r.push_seeded("undigest", 25, "other").await;
     let resp = r
         .put_manifest("undigest", "b", OCI_MANIFEST, &image.manifest)
         .await;
@@ -1345,7 +1205,7 @@ async fn delete_by_digest_removes_the_manifest_and_its_tags() {
     assert_eq!(resp.status(), StatusCode::OK);
 
     // Blobs stay until they are deleted themselves.
-    for blob in [&image.config, &image.layer] {
+    for blob in [&image.config, &image.layers[0]] {
         let resp = r.get(&format!("/v2/undigest/blobs/{}", sha256(blob))).await;
         assert_eq!(resp.status(), StatusCode::OK);
     }
@@ -1358,8 +1218,8 @@ async fn delete_by_digest_removes_the_manifest_and_its_tags() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pushing_a_tag_again_moves_it() {
     let r = Registry::start().await;
-    let first = r.push_image("retag", 27, "latest").await;
-    let second = r.push_image("retag", 28, "latest").await;
+    let first = r.push_seeded("retag", 27, "latest").await;
+    let second = r.push_seeded("retag", 28, "latest").await;
     let resp = r.get("/v2/retag/manifests/latest").await;
     assert_eq!(header(&resp, "docker-content-digest"), Some(second.digest));
     assert_eq!(resp.bytes().await.unwrap(), second.manifest);
@@ -1395,7 +1255,7 @@ async fn page(r: &Registry, path: &str, key: &str) -> (Vec<String>, Option<Strin
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tag_list_paging() {
     let r = Registry::start().await;
-    let image = r.push_image("paged", 26, "v2").await;
+    let image = r.push_seeded("paged", 26, "v2").await;
     for tag in ["v10", "latest", "alpha", "Zeta", "beta"] {
         let resp = r
             .put_manifest("paged", tag, OCI_MANIFEST, &image.manifest)
@@ -1463,7 +1323,7 @@ async fn catalog_paging() {
     assert_eq!(link, None);
 
     for (i, repo) in ["c/one", "a", "b/x", "a/deeper"].iter().enumerate() {
-        r.push_image(repo, 30 + i as u64, "v1").await;
+        r.push_seeded(repo, 30 + i as u8, "v1").await;
     }
     let all = ["a", "a/deeper", "b/x", "c/one"];
     let (repos, link) = page(&r, "/v2/_catalog", "repositories").await;
@@ -1561,7 +1421,7 @@ async fn referrers_api() {
     assert_eq!(header(&resp, "oci-subject"), Some(subject.digest.clone()));
 
     r.push_blob(repo, &subject.config).await;
-    r.push_blob(repo, &subject.layer).await;
+    r.push_blob(repo, &subject.layers[0]).await;
     let resp = r
         .put_manifest(repo, "subject", OCI_MANIFEST, &subject.manifest)
         .await;
@@ -1626,7 +1486,7 @@ async fn referrers_api() {
     assert_eq!(header(&resp, "oci-subject"), Some(subject.digest.clone()));
 
     // An index without artifactType has none in its descriptor.
-    let plain_subject = r.push_image(repo, 42, "plain").await;
+    let plain_subject = r.push_seeded(repo, 42, "plain").await;
     let referrer_e = pretty(&json!({
         "schemaVersion": 2,
         "mediaType": OCI_INDEX,
@@ -1831,10 +1691,10 @@ async fn dot_dot_names_never_reach_the_disk() {
     assert!(!Path::new("/").join(&marker).exists());
     assert_eq!(
         files_under(&storage.join("repositories")),
-        Vec::<PathBuf>::new()
+        Vec::<String>::new()
     );
-    assert_eq!(files_under(&storage.join("blobs")), Vec::<PathBuf>::new());
-    assert_eq!(files_under(&storage.join("uploads")), Vec::<PathBuf>::new());
+    assert_eq!(files_under(&storage.join("blobs")), Vec::<String>::new());
+    assert_eq!(files_under(&storage.join("uploads")), Vec::<String>::new());
     registry.stop().await;
 }
 
@@ -1851,7 +1711,7 @@ async fn concurrent_pushes_of_the_same_blob() {
                 r.push_blob("same/blob", &blob).await;
                 return;
             }
-            let session = r.start_upload("same/blob").await;
+            let session = r.open_upload("same/blob").await;
             let half = blob.len() / 2;
             let first = format!("0-{}", half - 1);
             let resp = r.patch(&session, Some(first.as_str()), &blob[..half]).await;
@@ -1882,11 +1742,118 @@ async fn concurrent_pushes_of_the_same_blob() {
     assert_eq!(sha256(&body), digest);
     assert_eq!(
         files_under(&r.storage().join("blobs")),
-        [blob_file(r.storage(), &digest)]
+        [blob_file(Path::new(""), &digest)
+            .strip_prefix("blobs")
+            .unwrap()
+            .display()
+            .to_string()]
     );
-    assert_eq!(files_under(&r.storage().join("tmp")), Vec::<PathBuf>::new());
+    assert_eq!(files_under(&r.storage().join("tmp")), Vec::<String>::new());
     assert_eq!(
         files_under(&r.storage().join("uploads")),
-        Vec::<PathBuf>::new()
+        Vec::<String>::new()
     );
+}
+
+/// A referrer of `subject` that differs from its siblings by `n`.
+fn numbered_referrer(subject: &Image, n: usize, empty: &[u8]) -> Vec<u8> {
+    pretty(&json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "artifactType": "application/vnd.example.signature",
+        "config": descriptor(OCI_EMPTY, empty),
+        "layers": [descriptor(OCI_EMPTY, empty)],
+        "subject": subject.descriptor(),
+        "annotations": {"org.example.n": n.to_string()},
+    }))
+}
+
+/// Puts every manifest of `batch` at once, by digest; each must be created.
+async fn put_all_at_once(r: &std::sync::Arc<Registry>, repo: &'static str, batch: &[Vec<u8>]) {
+    let tasks: Vec<_> = batch
+        .iter()
+        .cloned()
+        .map(|bytes| {
+            let r = r.clone();
+            tokio::spawn(async move {
+                r.push_manifest(repo, &sha256(&bytes), OCI_MANIFEST, &bytes)
+                    .await
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("push task");
+    }
+}
+
+/// Digests in the referrers list of `subject`, sorted, checking each entry's descriptor.
+async fn referrer_digests(
+    r: &Registry,
+    repo: &str,
+    subject: &Image,
+    manifests: &[Vec<u8>],
+) -> Vec<String> {
+    let (list, _) = referrers(r, &format!("/v2/{repo}/referrers/{}", subject.digest)).await;
+    let mut digests = Vec::new();
+    for d in &list {
+        let digest = d["digest"].as_str().expect("digest").to_string();
+        let bytes = manifests
+            .iter()
+            .find(|m| sha256(m) == digest)
+            .unwrap_or_else(|| panic!("{digest} was never pushed: {d}"));
+        assert_eq!(d["size"], bytes.len(), "{d}");
+        assert_eq!(d["mediaType"], OCI_MANIFEST, "{d}");
+        assert_eq!(
+            d["artifactType"], "application/vnd.example.signature",
+            "{d}"
+        );
+        digests.push(digest);
+    }
+    digests.sort();
+    digests
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn referrers_written_concurrently_are_all_listed() {
+    const REPO: &str = "refs/concurrent";
+    const MANY: usize = 48;
+    let r = std::sync::Arc::new(Registry::start().await);
+    let subject = r.push_seeded(REPO, 70, "subject").await;
+    let empty = b"{}";
+    r.push_blob(REPO, empty).await;
+    let manifests: Vec<Vec<u8>> = (0..2 * MANY)
+        .map(|n| numbered_referrer(&subject, n, empty))
+        .collect();
+    let (first, second) = manifests.split_at(MANY);
+
+    put_all_at_once(&r, REPO, first).await;
+    let mut want: Vec<String> = first.iter().map(|m| sha256(m)).collect();
+    want.sort();
+    assert_eq!(referrer_digests(&r, REPO, &subject, &manifests).await, want);
+
+    // Half of the first batch deleted while the second batch is pushed.
+    let (gone, kept) = first.split_at(MANY / 2);
+    let deletions: Vec<_> = gone
+        .iter()
+        .map(|bytes| {
+            let (r, digest) = (r.clone(), sha256(bytes));
+            tokio::spawn(async move {
+                let resp = r.delete(&format!("/v2/{REPO}/manifests/{digest}")).await;
+                assert_eq!(resp.status(), StatusCode::ACCEPTED, "delete {digest}");
+            })
+        })
+        .collect();
+    put_all_at_once(&r, REPO, second).await;
+    for task in deletions {
+        task.await.expect("delete task");
+    }
+    let mut want: Vec<String> = kept.iter().chain(second).map(|m| sha256(m)).collect();
+    want.sort();
+    assert_eq!(referrer_digests(&r, REPO, &subject, &manifests).await, want);
+    let filtered = format!(
+        "/v2/{REPO}/referrers/{}?artifactType=application/vnd.example.signature",
+        subject.digest
+    );
+    let (list, _) = referrers(&r, &filtered).await;
+    assert_eq!(list.len(), want.len());
 }

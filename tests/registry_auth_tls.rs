@@ -3,36 +3,26 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use common::oci_fixtures::{PASSWORD, USER, write_htpasswd};
+use common::registry_http::{Image, RegistryHttp, client_trusting, header};
 use common::{TestPki, TestRegistry, http_client, install_crypto, make_pki, sha256};
-use reqwest::{Client, RequestBuilder, StatusCode};
-use serde_json::{Value, json};
+use reqwest::{Client, StatusCode};
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-const USER: &str = "pusher";
-const PASSWORD: &str = "correct horse battery staple";
-const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-
-/// Writes an htpasswd file with one bcrypt (`$2y$`) entry.
-fn write_htpasswd(dir: &Path) -> PathBuf {
-    let hash = bcrypt::hash_with_result(PASSWORD, 4)
-        .unwrap()
-        .format_for_version(bcrypt::Version::TwoY);
-    assert!(hash.starts_with("$2y$"), "{hash}");
-    let path = dir.join("htpasswd");
-    std::fs::write(&path, format!("# test users\n{USER}:{hash}\n")).unwrap();
+/// An htpasswd file of the test user, with a comment line the parser must skip.
+fn htpasswd_with_comment(dir: &Path) -> std::path::PathBuf {
+    let path = write_htpasswd(dir);
+    let entries = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, format!("# test users\n{entries}")).unwrap();
     path
 }
 
 async fn start_with_auth(dir: &Path) -> TestRegistry {
-    let htpasswd = write_htpasswd(dir);
+    let htpasswd = htpasswd_with_comment(dir);
     TestRegistry::start_with(move |config| config.htpasswd = Some(htpasswd)).await
-}
-
-fn header(resp: &reqwest::Response, name: &str) -> Option<String> {
-    resp.headers()
-        .get(name)
-        .map(|v| v.to_str().unwrap().to_string())
 }
 
 /// Asserts a 401 with a Basic challenge and an UNAUTHORIZED body.
@@ -52,43 +42,6 @@ async fn assert_unauthorized(resp: reqwest::Response) {
     assert!(!errors.is_empty());
     assert_eq!(errors[0]["code"], "UNAUTHORIZED", "{body}");
     assert!(errors[0]["message"].is_string(), "{body}");
-}
-
-/// Pushes a config, a layer and a manifest tagged `v1`; returns the manifest bytes.
-async fn push_image(
-    url: &str,
-    repo: &str,
-    authorize: impl Fn(RequestBuilder) -> RequestBuilder,
-    client: &Client,
-) -> Vec<u8> {
-    let config = br#"{"os":"linux"}"#.to_vec();
-    let layer = b"layer bytes".to_vec();
-    for blob in [&config, &layer] {
-        let resp = authorize(client.post(format!(
-            "{url}/v2/{repo}/blobs/uploads/?digest={}",
-            sha256(blob)
-        )))
-        .body(blob.clone())
-        .send()
-        .await
-        .unwrap();
-        assert_eq!(resp.status(), StatusCode::CREATED);
-    }
-    let manifest = serde_json::to_vec(&json!({
-        "schemaVersion": 2,
-        "mediaType": OCI_MANIFEST,
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": sha256(&config), "size": config.len()},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": sha256(&layer), "size": layer.len()}],
-    }))
-    .unwrap();
-    let resp = authorize(client.put(format!("{url}/v2/{repo}/manifests/v1")))
-        .header("Content-Type", OCI_MANIFEST)
-        .body(manifest.clone())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::CREATED);
-    manifest
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -122,15 +75,18 @@ async fn requests_without_credentials_are_401() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_credentials_are_401() {
     let dir = tempfile::tempdir().unwrap();
-    let registry = start_with_auth(dir.path()).await;
     let client = http_client();
-    let url = format!("{}/v2/", registry.url);
-    for (user, password) in [
+    let wrong_credentials = [
         (USER, "wrong"),
         ("stranger", PASSWORD),
         (USER, ""),
         ("", PASSWORD),
-    ] {
+    ];
+    let malformed = ["Basic !!!not-base64", "Bearer token", "Basic"];
+    // A registry per batch: an address that keeps failing is soon told to back off instead.
+    let registry = start_with_auth(dir.path()).await;
+    let url = format!("{}/v2/", registry.url);
+    for (user, password) in wrong_credentials {
         let resp = client
             .get(&url)
             .basic_auth(user, Some(password))
@@ -139,7 +95,10 @@ async fn wrong_credentials_are_401() {
             .unwrap();
         assert_unauthorized(resp).await;
     }
-    for value in ["Basic !!!not-base64", "Bearer token", "Basic"] {
+    registry.stop().await;
+    let registry = start_with_auth(dir.path()).await;
+    let url = format!("{}/v2/", registry.url);
+    for value in malformed {
         let resp = client
             .get(&url)
             .header("Authorization", value)
@@ -155,45 +114,33 @@ async fn wrong_credentials_are_401() {
 async fn right_credentials_can_push_and_pull() {
     let dir = tempfile::tempdir().unwrap();
     let registry = start_with_auth(dir.path()).await;
-    let client = http_client();
-    let url = registry.url.clone();
-    let auth = |request: RequestBuilder| request.basic_auth(USER, Some(PASSWORD));
+    let user = RegistryHttp::new(&registry.url).basic_auth(USER, PASSWORD);
 
-    let resp = auth(client.get(format!("{url}/v2/"))).send().await.unwrap();
+    let resp = user.get("/v2/").await;
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(
         header(&resp, "docker-distribution-api-version").as_deref(),
         Some("registry/2.0")
     );
 
-    let manifest = push_image(&url, "private/app", auth, &client).await;
-    let resp = auth(client.get(format!("{url}/v2/private/app/manifests/v1")))
-        .send()
-        .await
-        .unwrap();
+    let image = Image::new(1);
+    user.push_image("private/app", "v1", &image).await;
+    let resp = user.get("/v2/private/app/manifests/v1").await;
     assert_eq!(resp.status(), StatusCode::OK);
-    assert_eq!(resp.bytes().await.unwrap(), manifest);
+    assert_eq!(resp.bytes().await.unwrap(), image.manifest);
 
     // The same content stays closed to anonymous readers.
-    let resp = client
-        .get(format!("{url}/v2/private/app/manifests/v1"))
-        .send()
-        .await
-        .unwrap();
+    let anonymous = RegistryHttp::new(&registry.url);
+    assert_unauthorized(anonymous.get("/v2/private/app/manifests/v1").await).await;
+    let resp = anonymous
+        .get(&format!("/v2/private/app/blobs/{}", sha256(&image.config)))
+        .await;
     assert_unauthorized(resp).await;
     registry.stop().await;
 }
 
 fn trusting_client(pki: &TestPki, localhost: Option<SocketAddr>) -> Client {
-    install_crypto();
-    let ca = reqwest::Certificate::from_pem(&pki.ca_pem()).unwrap();
-    let mut builder = reqwest::Client::builder()
-        .no_proxy()
-        .add_root_certificate(ca);
-    if let Some(addr) = localhost {
-        builder = builder.resolve("localhost", addr);
-    }
-    builder.build().unwrap()
+    client_trusting(&pki.ca_pem(), localhost)
 }
 
 async fn start_tls(pki: &TestPki) -> TestRegistry {
@@ -229,13 +176,12 @@ async fn tls_with_a_trusted_ca() {
         .unwrap();
     assert_eq!(resp.status(), StatusCode::OK, "by the localhost name");
 
-    let manifest = push_image(&registry.url, "secure/app", |r| r, &client).await;
-    let resp = client
-        .get(format!("{}/v2/secure/app/manifests/v1", registry.url))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.bytes().await.unwrap(), manifest);
+    let secure = RegistryHttp::with_client(&registry.url, client);
+    let image = Image::new(2);
+    secure.push_image("secure/app", "v1", &image).await;
+    let resp = secure.get("/v2/secure/app/manifests/v1").await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.bytes().await.unwrap(), image.manifest);
     registry.stop().await;
 }
 
@@ -275,11 +221,29 @@ async fn tls_refused_by_a_client_that_does_not_trust_the_ca() {
         .await;
     assert_certificate_refused(result);
 
-    // Plain HTTP on the TLS port gets no registry answer.
+    // Plain HTTP on the TLS port gets no HTTP answer: the connection is accepted, and what
+    // comes back is at most a TLS alert before the server closes it.
     let plain = format!("http://{}/v2/", registry.host());
-    if let Ok(resp) = http_client().get(plain).send().await {
-        assert_ne!(resp.status(), StatusCode::OK);
+    match http_client().get(&plain).send().await {
+        Ok(resp) => panic!(
+            "plain HTTP on the TLS port was answered: {} {:?}",
+            resp.status(),
+            resp.headers()
+        ),
+        Err(e) => assert!(
+            !e.is_connect() && !e.is_timeout(),
+            "the TLS port did not take the connection: {e:?}"
+        ),
     }
+    let answer = raw_exchange(
+        &registry.host(),
+        format!(
+            "GET /v2/ HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            registry.host()
+        ),
+    )
+    .await;
+    assert_tls_alert(&answer);
 
     // The server still serves trusting clients after failed handshakes.
     let resp = trusting_client(&pki, None)
@@ -296,7 +260,7 @@ async fn tls_and_basic_auth_together() {
     install_crypto();
     let dir = tempfile::tempdir().unwrap();
     let pki = make_pki(dir.path());
-    let htpasswd = write_htpasswd(dir.path());
+    let htpasswd = htpasswd_with_comment(dir.path());
     let files = pki.tls_files();
     let registry = TestRegistry::start_with(move |config| {
         config.tls = Some(files);
@@ -314,12 +278,36 @@ async fn tls_and_basic_auth_together() {
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
-    push_image(
-        &registry.url,
-        "both/app",
-        |r| r.basic_auth(USER, Some(PASSWORD)),
-        &client,
-    )
-    .await;
+    let user = RegistryHttp::with_client(&registry.url, client.clone()).basic_auth(USER, PASSWORD);
+    let image = Image::new(3);
+    user.push_image("both/app", "v1", &image).await;
+    let resp = user.get("/v2/both/app/manifests/v1").await;
+    assert_eq!(resp.bytes().await.unwrap(), image.manifest);
+    let resp = client
+        .get(format!("{}/v2/both/app/manifests/v1", registry.url))
+        .send()
+        .await
+        .unwrap();
+    assert_unauthorized(resp).await;
     registry.stop().await;
+}
+
+/// Sends `request` over a fresh TCP connection and returns every byte that comes back.
+async fn raw_exchange(host: &str, request: String) -> Vec<u8> {
+    let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    // A reset after the alert is as good as a close.
+    let _ = stream.read_to_end(&mut answer).await;
+    answer
+}
+
+/// `answer` is one TLS alert record (content type 21, TLS 1.x), not an HTTP response.
+fn assert_tls_alert(answer: &[u8]) {
+    let shown = String::from_utf8_lossy(answer);
+    assert!(
+        answer.len() >= 7 && answer[0] == 0x15 && answer[1] == 0x03,
+        "not a TLS alert: {answer:02x?} ({shown:?})"
+    );
+    assert!(!shown.contains("HTTP/"), "an HTTP answer: {shown:?}");
 }

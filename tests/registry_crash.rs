@@ -2,12 +2,15 @@
 //! restarted on the same storage.
 
 mod common;
-use common::layout;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::layout;
+use common::registry_http::{RegistryHttp, Upload, header, location, with_query};
+use provisioning::registry::daemon;
+use reqwest::Method;
 use serde_json::json;
 
 const REPO: &str = "crash/app";
@@ -21,38 +24,64 @@ struct Server {
     log: PathBuf,
 }
 
+/// Ports tried before giving up when parallel tests keep taking the chosen one.
+const ATTEMPTS: usize = 5;
+
 impl Server {
+    /// Serves `storage` on a free port. It serves once the pid record in the storage names
+    /// this child: the child writes it after binding, so the port is its own, not that of
+    /// a parallel test that took it first (then the child exits and another port is tried).
     fn start(storage: &Path, log: &Path) -> Server {
-        let port = common::free_port();
-        let addr = format!("127.0.0.1:{port}");
-        let child = Command::new(env!("CARGO_BIN_EXE_provisioning"))
-            .arg("--log-file")
-            .arg(log)
-            .args(["oci-registry", "serve", "--addr", &addr, "--storage"])
-            .arg(storage)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start provisioning");
-        let mut server = Server {
-            child,
-            url: format!("http://{addr}"),
-            log: log.to_path_buf(),
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(&addr).is_err() {
-            if let Some(status) = server.child.try_wait().unwrap() {
-                panic!("registry exited with {status}: {}", server.log_text());
+        let stderr_path = log.with_extension("stderr");
+        let mut refusals = Vec::new();
+        for _ in 0..ATTEMPTS {
+            let addr = format!("127.0.0.1:{}", common::free_port());
+            let child = Command::new(env!("CARGO_BIN_EXE_provisioning"))
+                .arg("--log-file")
+                .arg(log)
+                .args(["oci-registry", "serve", "--addr", &addr, "--storage"])
+                .arg(storage)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(&stderr_path).unwrap())
+                .spawn()
+                .expect("start provisioning");
+            let mut server = Server {
+                child,
+                url: format!("http://{addr}"),
+                log: log.to_path_buf(),
+            };
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                if let Some(status) = server.child.try_wait().unwrap() {
+                    let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+                    assert!(
+                        stderr.contains("in use"),
+                        "registry exited with {status}: {stderr}\n{}",
+                        server.log_text()
+                    );
+                    refusals.push(stderr);
+                    break;
+                }
+                if daemon::running(storage).is_some_and(|r| r.pid == server.child.id()) {
+                    assert_eq!(
+                        daemon::running(storage).map(|r| r.endpoint),
+                        Some(server.url.clone())
+                    );
+                    return server;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "registry did not serve on {addr}: {}",
+                    server.log_text()
+                );
+                std::thread::sleep(Duration::from_millis(20));
             }
-            assert!(
-                Instant::now() < deadline,
-                "registry did not listen on {addr}: {}",
-                server.log_text()
-            );
-            std::thread::sleep(Duration::from_millis(20));
         }
-        server
+        panic!(
+            "no free port in {ATTEMPTS} attempts:\n{}",
+            refusals.join("\n")
+        );
     }
 
     fn log_text(&self) -> String {
@@ -73,42 +102,6 @@ impl Drop for Server {
     }
 }
 
-/// Resolves a `Location` header against the registry URL.
-fn location(url: &str, response: &reqwest::Response) -> String {
-    let location = response
-        .headers()
-        .get("Location")
-        .expect("Location header")
-        .to_str()
-        .unwrap();
-    if location.starts_with('/') {
-        format!("{url}{location}")
-    } else {
-        location.to_string()
-    }
-}
-
-/// Pushes a blob with POST then PUT `?digest=`.
-async fn push_blob(client: &reqwest::Client, url: &str, bytes: &[u8]) -> String {
-    let digest = common::sha256(bytes);
-    let response = client
-        .post(format!("{url}/v2/{REPO}/blobs/uploads/"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 202, "POST upload");
-    let upload = location(url, &response);
-    let response = client
-        .put(format!("{upload}?digest={digest}"))
-        .header("Content-Type", "application/octet-stream")
-        .body(bytes.to_vec())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 201, "PUT upload {digest}");
-    digest
-}
-
 /// A small image committed before the crash.
 struct Committed {
     blobs: Vec<(String, Vec<u8>)>,
@@ -116,12 +109,20 @@ struct Committed {
     manifest_digest: String,
 }
 
-async fn push_image(client: &reqwest::Client, url: &str) -> Committed {
+/// Two blobs pushed with POST then PUT, one in chunked PATCHes, a config and the manifest.
+async fn push_image(registry: &RegistryHttp) -> Committed {
     let mut blobs = Vec::new();
     let mut layers = Vec::new();
-    for seed in 1..=2u8 {
-        let bytes = layout::pseudo_random(seed, 100_000 * seed as usize);
-        let digest = push_blob(client, url, &bytes).await;
+    let parts = [
+        (layout::pseudo_random(1, 100_000), Upload::PostPut),
+        (layout::pseudo_random(2, 200_000), Upload::PostPut),
+        (
+            layout::pseudo_random(9, 3 * CHUNK + 17),
+            Upload::Chunked(CHUNK),
+        ),
+    ];
+    for (bytes, upload) in parts {
+        let digest = registry.push_blob_with(REPO, &bytes, upload).await;
         layers.push(json!({
             "mediaType": "application/vnd.oci.image.layer.v1.tar",
             "digest": digest,
@@ -129,53 +130,15 @@ async fn push_image(client: &reqwest::Client, url: &str) -> Committed {
         }));
         blobs.push((digest, bytes));
     }
-    // One blob through a chunked upload as well.
-    let chunked = layout::pseudo_random(9, 3 * CHUNK + 17);
-    let response = client
-        .post(format!("{url}/v2/{REPO}/blobs/uploads/"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 202);
-    let mut upload = location(url, &response);
-    for (n, part) in chunked.chunks(CHUNK).enumerate() {
-        let start = n * CHUNK;
-        let response = client
-            .patch(&upload)
-            .header("Content-Type", "application/octet-stream")
-            .header(
-                "Content-Range",
-                format!("{start}-{}", start + part.len() - 1),
-            )
-            .body(part.to_vec())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 202, "PATCH chunk {n}");
-        upload = location(url, &response);
-    }
-    let chunked_digest = common::sha256(&chunked);
-    let separator = if upload.contains('?') { '&' } else { '?' };
-    let response = client
-        .put(format!("{upload}{separator}digest={chunked_digest}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 201, "close chunked upload");
-    layers.push(json!({
-        "mediaType": "application/vnd.oci.image.layer.v1.tar",
-        "digest": chunked_digest,
-        "size": chunked.len(),
-    }));
-    blobs.push((chunked_digest, chunked));
-
     let config = serde_json::to_vec(&json!({
         "architecture": "amd64",
         "os": "linux",
         "rootfs": { "type": "layers", "diff_ids": layers.iter().map(|l| l["digest"].clone()).collect::<Vec<_>>() }
     }))
     .unwrap();
-    let config_digest = push_blob(client, url, &config).await;
+    let config_digest = registry
+        .push_blob_with(REPO, &config, Upload::PostPut)
+        .await;
     let manifest = serde_json::to_vec_pretty(&json!({
         "schemaVersion": 2,
         "mediaType": layout::MANIFEST,
@@ -184,65 +147,48 @@ async fn push_image(client: &reqwest::Client, url: &str) -> Committed {
     }))
     .unwrap();
     blobs.push((config_digest, config));
-    let response = client
-        .put(format!("{url}/v2/{REPO}/manifests/v1"))
-        .header("Content-Type", layout::MANIFEST)
-        .body(manifest.clone())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 201, "PUT manifest");
+    let manifest_digest = registry
+        .push_manifest(REPO, "v1", layout::MANIFEST, &manifest)
+        .await;
     Committed {
         blobs,
-        manifest_digest: common::sha256(&manifest),
+        manifest_digest,
         manifest,
     }
 }
 
 /// Everything committed is served byte-exact.
-async fn assert_committed(client: &reqwest::Client, url: &str, committed: &Committed) {
+async fn assert_committed(registry: &RegistryHttp, committed: &Committed) {
     for reference in ["v1", committed.manifest_digest.as_str()] {
-        let response = client
-            .get(format!("{url}/v2/{REPO}/manifests/{reference}"))
+        let response = registry
+            .request(Method::GET, &format!("/v2/{REPO}/manifests/{reference}"))
             .header("Accept", layout::MANIFEST)
             .send()
             .await
             .unwrap();
         assert_eq!(response.status(), 200, "GET manifest {reference}");
         assert_eq!(
-            response
-                .headers()
-                .get("Content-Type")
-                .and_then(|v| v.to_str().ok()),
+            header(&response, "Content-Type").as_deref(),
             Some(layout::MANIFEST)
         );
         assert_eq!(
-            response
-                .headers()
-                .get("Docker-Content-Digest")
-                .and_then(|v| v.to_str().ok()),
+            header(&response, "Docker-Content-Digest").as_deref(),
             Some(committed.manifest_digest.as_str())
         );
         assert_eq!(response.bytes().await.unwrap(), committed.manifest);
     }
     for (digest, bytes) in &committed.blobs {
-        let response = client
-            .get(format!("{url}/v2/{REPO}/blobs/{digest}"))
-            .send()
-            .await
-            .unwrap();
+        let response = registry.get(&format!("/v2/{REPO}/blobs/{digest}")).await;
         assert_eq!(response.status(), 200, "GET blob {digest}");
         let body = response.bytes().await.unwrap();
         assert!(body == bytes[..], "blob {digest} changed");
     }
 }
 
-async fn head_blob(client: &reqwest::Client, url: &str, digest: &str) -> u16 {
-    client
-        .head(format!("{url}/v2/{REPO}/blobs/{digest}"))
-        .send()
+async fn head_blob(registry: &RegistryHttp, digest: &str) -> u16 {
+    registry
+        .head(&format!("/v2/{REPO}/blobs/{digest}"))
         .await
-        .unwrap()
         .status()
         .as_u16()
 }
@@ -305,14 +251,10 @@ fn big_data() -> &'static [u8] {
     Box::leak(layout::pseudo_random(42, BIG).into_boxed_slice())
 }
 
-/// A fresh chunked push of `bytes` works and is served back.
-async fn assert_fresh_push(client: &reqwest::Client, url: &str, bytes: &[u8]) {
-    let digest = push_blob(client, url, bytes).await;
-    let response = client
-        .get(format!("{url}/v2/{REPO}/blobs/{digest}"))
-        .send()
-        .await
-        .unwrap();
+/// A fresh push of `bytes` (POST, then PUT) works and is served back.
+async fn assert_fresh_push(registry: &RegistryHttp, bytes: &[u8]) {
+    let digest = registry.push_blob_with(REPO, bytes, Upload::PostPut).await;
+    let response = registry.get(&format!("/v2/{REPO}/blobs/{digest}")).await;
     assert_eq!(response.status(), 200);
     let body = response.bytes().await.unwrap();
     assert_eq!(body.len(), bytes.len());
@@ -324,22 +266,15 @@ async fn sigkill_during_chunked_upload_keeps_committed_data_and_drops_the_sessio
     let dir = tempfile::tempdir().unwrap();
     let storage = dir.path().join("storage");
     let log = dir.path().join("registry.log");
-    let client = common::http_client();
     let server = Server::start(&storage, &log);
-    let url = server.url.clone();
-    let committed = push_image(&client, &url).await;
+    let registry = RegistryHttp::new(&server.url);
+    let committed = push_image(&registry).await;
 
     let data = big_data();
     let acknowledged = 2 * CHUNK;
-    let response = client
-        .post(format!("{url}/v2/{REPO}/blobs/uploads/"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 202);
-    let upload = location(&url, &response);
-    let response = client
-        .patch(&upload)
+    let session = registry.start_upload(REPO).await;
+    let response = registry
+        .request(Method::PATCH, &session)
         .header("Content-Type", "application/octet-stream")
         .header("Content-Range", format!("0-{}", acknowledged - 1))
         .body(data[..acknowledged].to_vec())
@@ -348,21 +283,17 @@ async fn sigkill_during_chunked_upload_keeps_committed_data_and_drops_the_sessio
         .unwrap();
     assert_eq!(response.status(), 202, "first PATCH");
     assert_eq!(
-        response
-            .headers()
-            .get("Range")
-            .and_then(|v| v.to_str().ok()),
-        Some(format!("0-{}", acknowledged - 1).as_str())
+        header(&response, "Range"),
+        Some(format!("0-{}", acknowledged - 1))
     );
-    let upload = location(&url, &response);
+    let session = location(&response);
 
     // The rest of the 64 MiB as one streamed PATCH that stalls halfway.
     let stall_at = BIG / 2;
     let (body, sent) = stalling_body(&data[acknowledged..], stall_at - acknowledged);
     let patch = tokio::spawn({
-        let client = client.clone();
-        let upload = upload.clone();
-        async move { client.patch(&upload).body(body).send().await }
+        let request = registry.request(Method::PATCH, &session);
+        async move { request.body(body).send().await }
     });
     sent.await.expect("body reached the stall point");
     wait_for_file_of(&storage.join("uploads"), (stall_at - CHUNK) as u64).await;
@@ -374,21 +305,20 @@ async fn sigkill_during_chunked_upload_keeps_committed_data_and_drops_the_sessio
     );
 
     let server = Server::start(&storage, &log);
-    let url = server.url.clone();
-    assert_committed(&client, &url, &committed).await;
-    let upload = upload.replace(&url_origin(&upload), &url);
-    let response = client.get(&upload).send().await.unwrap();
+    let registry = RegistryHttp::new(&server.url);
+    assert_committed(&registry, &committed).await;
+    let response = registry.get(&session).await;
     assert_eq!(
         response.status(),
         404,
         "GET status of the interrupted upload"
     );
-    let response = client
-        .put(format!(
-            "{upload}{}digest={}",
-            if upload.contains('?') { '&' } else { '?' },
-            common::sha256(&data[..acknowledged])
-        ))
+    let closing = with_query(
+        &session,
+        &format!("digest={}", common::sha256(&data[..acknowledged])),
+    );
+    let response = registry
+        .request(Method::PUT, &closing)
         .send()
         .await
         .unwrap();
@@ -401,7 +331,7 @@ async fn sigkill_during_chunked_upload_keeps_committed_data_and_drops_the_sessio
     ] {
         let digest = common::sha256(partial);
         assert_eq!(
-            head_blob(&client, &url, &digest).await,
+            head_blob(&registry, &digest).await,
             404,
             "HEAD {digest} ({} bytes of partial data)",
             partial.len()
@@ -410,8 +340,8 @@ async fn sigkill_during_chunked_upload_keeps_committed_data_and_drops_the_sessio
     assert_empty(&storage.join("uploads"));
     assert_empty(&storage.join("tmp"));
 
-    assert_fresh_push(&client, &url, data).await;
-    assert_committed(&client, &url, &committed).await;
+    assert_fresh_push(&registry, data).await;
+    assert_committed(&registry, &committed).await;
     server.kill();
 }
 
@@ -420,27 +350,23 @@ async fn sigkill_during_monolithic_upload_leaves_nothing_visible() {
     let dir = tempfile::tempdir().unwrap();
     let storage = dir.path().join("storage");
     let log = dir.path().join("registry.log");
-    let client = common::http_client();
     let server = Server::start(&storage, &log);
-    let url = server.url.clone();
-    let committed = push_image(&client, &url).await;
+    let registry = RegistryHttp::new(&server.url);
+    let committed = push_image(&registry).await;
 
     let data = big_data();
     let digest = common::sha256(data);
     let stall_at = BIG / 4;
     let (body, sent) = stalling_body(data, stall_at);
     let post = tokio::spawn({
-        let client = client.clone();
-        let target = format!("{url}/v2/{REPO}/blobs/uploads/?digest={digest}");
-        async move {
-            client
-                .post(target)
-                .header("Content-Type", "application/octet-stream")
-                .header("Content-Length", BIG.to_string())
-                .body(body)
-                .send()
-                .await
-        }
+        let request = registry
+            .request(
+                Method::POST,
+                &format!("/v2/{REPO}/blobs/uploads/?digest={digest}"),
+            )
+            .header("Content-Type", "application/octet-stream")
+            .header("Content-Length", BIG.to_string());
+        async move { request.body(body).send().await }
     });
     sent.await.expect("body reached the stall point");
     wait_for_file_of(&storage.join("tmp"), (stall_at - CHUNK) as u64).await;
@@ -452,33 +378,22 @@ async fn sigkill_during_monolithic_upload_leaves_nothing_visible() {
     );
 
     let server = Server::start(&storage, &log);
-    let url = server.url.clone();
-    assert_committed(&client, &url, &committed).await;
+    let registry = RegistryHttp::new(&server.url);
+    assert_committed(&registry, &committed).await;
     for partial in [data, &data[..stall_at], &data[..stall_at - CHUNK]] {
         let digest = common::sha256(partial);
         assert_eq!(
-            head_blob(&client, &url, &digest).await,
+            head_blob(&registry, &digest).await,
             404,
             "HEAD {digest} ({} bytes of partial data)",
             partial.len()
         );
     }
-    let response = client
-        .get(format!("{url}/v2/{REPO}/blobs/{digest}"))
-        .send()
-        .await
-        .unwrap();
+    let response = registry.get(&format!("/v2/{REPO}/blobs/{digest}")).await;
     assert_eq!(response.status(), 404, "GET the interrupted blob");
     assert_empty(&storage.join("uploads"));
     assert_empty(&storage.join("tmp"));
 
-    assert_fresh_push(&client, &url, data).await;
+    assert_fresh_push(&registry, data).await;
     server.kill();
-}
-
-/// `http://host:port` of an absolute URL.
-fn url_origin(url: &str) -> String {
-    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
-    let host = rest.split('/').next().unwrap();
-    format!("http://{host}")
 }

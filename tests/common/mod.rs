@@ -8,6 +8,7 @@ pub mod extension_fixtures;
 pub mod faults;
 pub mod layout;
 pub mod oci_fixtures;
+pub mod registry_http;
 pub mod workbench;
 
 use std::path::{Path, PathBuf};
