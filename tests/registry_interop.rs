@@ -3,8 +3,8 @@
 
 mod common;
 
-use common::skopeo;
 use common::layout;
+use common::skopeo;
 
 use std::path::Path;
 
