@@ -545,20 +545,24 @@ async fn tag_pages_that_loop_are_refused() {
     setup.registry.stop().await;
 }
 
-/// Waits for a `Progress` event with bytes received, then cancels `token`.
+/// Waits until `digest` has received bytes, then cancels `token`; returns how many.
 async fn cancel_once_bytes_arrive(
     events: &mut tokio::sync::mpsc::UnboundedReceiver<TransferEvent>,
+    digest: &Digest,
     token: &CancellationToken,
 ) -> u64 {
     while let Some(event) = events.recv().await {
-        if let TransferEvent::Progress { done, .. } = event
+        if let TransferEvent::Progress {
+            digest: d, done, ..
+        } = event
+            && d == *digest
             && done > 0
         {
             token.cancel();
             return done;
         }
     }
-    panic!("the transfer ended without receiving a byte");
+    panic!("the transfer of {digest} ended without receiving a byte");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -581,7 +585,10 @@ async fn a_pull_cancelled_mid_transfer_stops_and_leaves_nothing() {
         &out,
         &progress,
     );
-    let (result, received) = tokio::join!(pulling, cancel_once_bytes_arrive(&mut events, &token));
+    let (result, received) = tokio::join!(
+        pulling,
+        cancel_once_bytes_arrive(&mut events, &layer.descriptor.digest, &token)
+    );
     assert!(received < layer.descriptor.size, "cancelled in flight");
     assert!(
         matches!(result, Err(OciError::Cancelled)),
