@@ -7,34 +7,20 @@ use common::oci_fixtures;
 use std::path::Path;
 
 use common::TestRegistry;
+use common::registry_http::RegistryHttp;
 use oci_fixtures::*;
 use provisioning::oci::progress::Progress;
 use provisioning::oci::{Reference, ReferenceDefaults, pull};
 
 /// Pushes an artifact with plain HTTP requests (no client-side checks on its content).
 async fn push_raw(url: &str, repo: &str, tag: &str, artifact: &Artifact) {
-    let http = common::http_client();
+    let http = RegistryHttp::new(url);
     for blob in artifact.blobs() {
-        let response = http
-            .post(format!(
-                "{url}/v2/{repo}/blobs/uploads/?digest={}",
-                blob.descriptor.digest
-            ))
-            .header("Content-Type", "application/octet-stream")
-            .body(blob.bytes.clone())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 201, "upload {}", blob.descriptor.digest);
+        let digest = http.push_blob(repo, &blob.bytes).await;
+        assert_eq!(digest, blob.descriptor.digest.to_string());
     }
-    let response = http
-        .put(format!("{url}/v2/{repo}/manifests/{tag}"))
-        .header("Content-Type", OCI_MANIFEST)
-        .body(artifact.manifest_bytes())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 201, "PUT manifest {repo}:{tag}");
+    http.push_manifest(repo, tag, OCI_MANIFEST, &artifact.manifest_bytes())
+        .await;
 }
 
 /// Pulls a hostile artifact into `<base>/work/out`: refused with an error naming `bad`, and
