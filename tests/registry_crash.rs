@@ -110,7 +110,7 @@ struct Committed {
 }
 
 /// Two blobs pushed with POST then PUT, one in chunked PATCHes, a config and the manifest.
-async fn push_image(registry: &RegistryHttp) -> Committed {
+async fn push_committed(registry: &RegistryHttp) -> Committed {
     let mut blobs = Vec::new();
     let mut layers = Vec::new();
     let parts = [
@@ -268,7 +268,7 @@ async fn sigkill_during_chunked_upload_keeps_committed_data_and_drops_the_sessio
     let log = dir.path().join("registry.log");
     let server = Server::start(&storage, &log);
     let registry = RegistryHttp::new(&server.url);
-    let committed = push_image(&registry).await;
+    let committed = push_committed(&registry).await;
 
     let data = big_data();
     let acknowledged = 2 * CHUNK;
@@ -352,7 +352,7 @@ async fn sigkill_during_monolithic_upload_leaves_nothing_visible() {
     let log = dir.path().join("registry.log");
     let server = Server::start(&storage, &log);
     let registry = RegistryHttp::new(&server.url);
-    let committed = push_image(&registry).await;
+    let committed = push_committed(&registry).await;
 
     let data = big_data();
     let digest = common::sha256(data);
