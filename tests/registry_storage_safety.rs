@@ -344,6 +344,28 @@ async fn tag_pushes_racing_digest_deletes_leave_no_dangling_tag() {
     reg.stop().await;
 }
 
+/// Tags that differ only by case are two tags, each answering its own manifest, listed with
+/// their capitals (they are stored under names a case-insensitive filesystem cannot fold
+/// together; see the storage's unit test).
+#[tokio::test]
+async fn tags_differing_only_by_case_stay_apart() {
+    let reg = TestRegistry::start().await;
+    let r = RegistryHttp::new(&reg.url);
+    let (lower, upper) = (Image::new(10), Image::new(11));
+    r.push_image("case/tags", "stable", &lower).await;
+    r.push_image("case/tags", "Stable", &upper).await;
+    for (tag, image) in [("stable", &lower), ("Stable", &upper)] {
+        let resp = r.get(&format!("/v2/case/tags/manifests/{tag}")).await;
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert_eq!(resp.bytes().await.unwrap(), image.manifest, "{tag}");
+    }
+    assert_eq!(tags(&r, "case/tags").await, ["Stable", "stable"]);
+    let resp = r.delete("/v2/case/tags/manifests/Stable").await;
+    assert_eq!(resp.status(), StatusCode::ACCEPTED);
+    assert_eq!(tags(&r, "case/tags").await, ["stable"]);
+    reg.stop().await;
+}
+
 /// The catalog lists repositories that hold a manifest: one whose last manifest was deleted
 /// leaves it. A page may not ask for more than 1000 entries.
 #[tokio::test]

@@ -26,6 +26,8 @@ const OWN_ENTRIES: &[&str] = &[
     "registry.pid",
     "registry.pid.tmp",
     "registry.log",
+    // A fresh filesystem's own directory, when the storage is a dedicated mount.
+    "lost+found",
 ];
 
 /// What a directory is, for the registry.
@@ -109,6 +111,7 @@ mod tests {
         fs::create_dir(&root).unwrap();
         assert_eq!(kind(&root).unwrap(), Kind::Fresh);
         fs::write(root.join("registry.log"), "").unwrap();
+        fs::create_dir(root.join("lost+found")).unwrap();
         assert_eq!(kind(&root).unwrap(), Kind::Fresh);
         fs::create_dir(root.join("tmp")).unwrap();
         assert_eq!(kind(&root).unwrap(), Kind::Foreign);
