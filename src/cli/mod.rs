@@ -3,6 +3,7 @@
 mod context;
 pub mod exit;
 mod generate;
+mod module;
 mod oci;
 mod output;
 mod progress;
@@ -10,6 +11,7 @@ mod prompt;
 mod publish;
 mod registry;
 mod workbench;
+mod workspace;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -76,6 +78,16 @@ pub enum Command {
     /// Create new things from templates.
     #[command(subcommand)]
     Generate(generate::GenerateCommand),
+    /// Create workspaces; move their local modules to a registry.
+    #[command(subcommand)]
+    Workspace(workspace::WorkspaceCommand),
+    /// Add, list and remove the extension modules of a workspace.
+    Module {
+        #[command(flatten)]
+        registry: context::RegistryArgs,
+        #[command(subcommand)]
+        command: module::ModuleCommand,
+    },
     /// Print shell completions.
     Completions {
         /// bash, zsh, fish, elvish or powershell.
@@ -136,6 +148,8 @@ fn run(cli: Cli) -> color_eyre::Result<()> {
         Command::Oci { registry, command } => oci::run(command, &registry, &cli.global),
         Command::OciRegistry(command) => registry::run(command, &cli.global),
         Command::Generate(command) => generate::run(command, &cli.global),
+        Command::Workspace(command) => workspace::run(command, &cli.global),
+        Command::Module { registry, command } => module::run(command, &registry, &cli.global),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,
