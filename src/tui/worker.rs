@@ -6,9 +6,11 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use tokio::task::AbortHandle;
+use tokio_util::sync::CancellationToken;
 
 use crate::extension::artifact;
 use crate::extension::package;
@@ -174,16 +176,13 @@ pub fn spawn(registries: Registries, cache: BlobCache) -> WorkerHandle {
     };
     tokio::spawn(async move {
         let mut fetches: HashMap<&'static str, AbortHandle> = HashMap::new();
-        let mut jobs: HashMap<JobId, AbortHandle> = HashMap::new();
+        let mut jobs: HashMap<JobId, (AbortHandle, CancellationToken, Duration)> = HashMap::new();
         while let Some(request) = incoming.recv().await {
             match request {
                 Request::CancelJob { job } => {
-                    if let Some(handle) = jobs.remove(&job) {
-                        handle.abort();
-                        let _ = ctx.out.send(Response::JobDone {
-                            job,
-                            result: Err("cancelled".into()),
-                        });
+                    if let Some((handle, cancel, grace)) = jobs.remove(&job) {
+                        cancel.cancel();
+                        tokio::spawn(settle_cancelled(handle, job, grace, ctx.out.clone()));
                     }
                 }
                 Request::CancelFetches => {
@@ -194,10 +193,19 @@ pub fn spawn(registries: Registries, cache: BlobCache) -> WorkerHandle {
                 request => {
                     let kind = fetch_kind(&request);
                     let job = job_of(&request);
-                    let handle = tokio::spawn(handle(ctx.clone(), request)).abort_handle();
+                    // Pulls write files and stop at their own safe point; the others only
+                    // talk to registries and can be dropped at once.
+                    let grace = if matches!(request, Request::Pull { .. }) {
+                        Duration::from_secs(5)
+                    } else {
+                        Duration::ZERO
+                    };
+                    let cancel = CancellationToken::new();
+                    let handle =
+                        tokio::spawn(handle(ctx.clone(), request, cancel.clone())).abort_handle();
                     if let Some(job) = job {
-                        jobs.retain(|_, h| !h.is_finished());
-                        jobs.insert(job, handle);
+                        jobs.retain(|_, (h, _, _)| !h.is_finished());
+                        jobs.insert(job, (handle, cancel, grace));
                     } else if let Some(kind) = kind
                         && let Some(stale) = fetches.insert(kind, handle)
                     {
@@ -211,6 +219,30 @@ pub fn spawn(registries: Registries, cache: BlobCache) -> WorkerHandle {
         requests,
         responses,
     }
+}
+
+/// After a job's token was cancelled, it has `grace` to report its own outcome: a pull waits
+/// for its write step, so "cancelled" is only said once nothing more will be written (or its
+/// files are reported if they were committed before the cancel was seen). A job still running
+/// then is aborted and reported cancelled.
+async fn settle_cancelled(
+    handle: AbortHandle,
+    job: JobId,
+    grace: Duration,
+    out: UnboundedSender<Response>,
+) {
+    let deadline = tokio::time::Instant::now() + grace;
+    while tokio::time::Instant::now() < deadline {
+        if handle.is_finished() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    handle.abort();
+    let _ = out.send(Response::JobDone {
+        job,
+        result: Err("cancelled".into()),
+    });
 }
 
 /// Requests whose newer instance makes the older one pointless.
@@ -235,7 +267,11 @@ fn job_of(request: &Request) -> Option<JobId> {
 }
 
 /// A progress sink that tags transfer events with their job.
-fn job_progress(out: &UnboundedSender<Response>, job: JobId) -> Progress {
+fn job_progress(
+    out: &UnboundedSender<Response>,
+    job: JobId,
+    cancel: CancellationToken,
+) -> Progress {
     let (sender, mut receiver) = unbounded_channel::<TransferEvent>();
     let out = out.clone();
     tokio::spawn(async move {
@@ -243,10 +279,10 @@ fn job_progress(out: &UnboundedSender<Response>, job: JobId) -> Progress {
             let _ = out.send(Response::Transfer { job, event });
         }
     });
-    Progress::new(sender)
+    Progress::new(sender).with_cancel(cancel)
 }
 
-async fn handle(ctx: Context, request: Request) {
+async fn handle(ctx: Context, request: Request, cancel: CancellationToken) {
     let out = ctx.out.clone();
     let response = match request {
         Request::Repositories {
@@ -279,7 +315,7 @@ async fn handle(ctx: Context, request: Request) {
             reference,
             dest,
         } => {
-            let progress = job_progress(&out, job);
+            let progress = job_progress(&out, job, cancel.clone());
             let result = artifact::pull_any(
                 &ctx.registries,
                 &ctx.cache,
@@ -304,7 +340,7 @@ async fn handle(ctx: Context, request: Request) {
             source,
             target,
         } => {
-            let progress = job_progress(&out, job);
+            let progress = job_progress(&out, job, cancel.clone());
             let result = copy::copy(
                 &ctx.registries,
                 &ctx.cache,
@@ -359,7 +395,7 @@ async fn handle(ctx: Context, request: Request) {
             target,
             force,
         } => {
-            let progress = job_progress(&out, job);
+            let progress = job_progress(&out, job, cancel.clone());
             let result = async {
                 let tree = tokio::task::spawn_blocking({
                     let dir = dir.clone();
