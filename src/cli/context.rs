@@ -8,7 +8,7 @@ use color_eyre::eyre::{Result, WrapErr};
 
 use crate::oci::cache::BlobCache;
 use crate::oci::client::{ClientOptions, Registries};
-use crate::oci::credentials::CredentialStore;
+use crate::oci::credentials::{CredentialStore, TokenFile};
 use crate::oci::reference::{DEFAULT_NAMESPACE, DEFAULT_REGISTRY};
 use crate::oci::{Reference, ReferenceDefaults};
 use crate::workspace::Workspace;
@@ -95,17 +95,22 @@ impl OciContext {
             concurrency: args.concurrency.max(1),
             ..ClientOptions::default()
         };
-        if effective.tls_enabled == Some(false)
-            && let Some(registry) = &effective.registry
-        {
-            options.plain_http_registries.push(registry.clone());
+        // Each host the workspace says is plain HTTP (its own block's `tls_enabled: false`).
+        if let Some(w) = &workspace {
+            options
+                .plain_http_registries
+                .extend(w.config.plain_http_hosts());
         }
-        let credentials = CredentialStore::from_env(effective.auth_token_path.clone());
+        // The workspace's token is for the workspace's registry and no other host.
+        let token = match (&effective.registry, &effective.auth_token_path) {
+            (Some(host), Some(path)) => Some(TokenFile::new(host.clone(), path.clone())),
+            _ => None,
+        };
+        let credentials = CredentialStore::from_env(token);
         let registries = Registries::new(options, credentials)?;
         let cache_dir = workspace
             .as_ref()
             .and_then(|w| w.config.cache_dir.clone())
-            .map(|p| crate::workspace::config::expand_home(&p))
             .unwrap_or_else(BlobCache::default_dir);
         let cache = BlobCache::open(cache_dir)?;
         Ok(OciContext {

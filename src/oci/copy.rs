@@ -1,7 +1,8 @@
 //! Copying artifacts between repositories and registries: blobs the target has are skipped,
 //! blobs within one registry are mounted, others go through the verified cache; indexes are
 //! copied with all their children, and referrers (signatures, SBOMs) follow their subject.
-//! Manifests are pushed byte-identical, so digests never change.
+//! Manifests are pushed byte-identical, so digests never change. Registries without the
+//! referrers API are read and written through the `sha256-<hex>` tag fallback.
 
 use std::collections::HashSet;
 
@@ -120,14 +121,31 @@ impl Copier<'_> {
         } else {
             target_ref.to_string()
         };
-        self.target
-            .put_manifest(
+        let pushed = self
+            .target
+            .push_manifest(
                 &self.target_repo,
                 &reference,
                 &fetched.media_type,
                 &fetched.bytes,
             )
             .await?;
+        if let Some(subject) = &view.subject
+            && !pushed.subject_indexed
+        {
+            // The target has no referrers API: list it under the subject's fallback tag.
+            let descriptor = Descriptor {
+                media_type: fetched.media_type.clone(),
+                digest: fetched.digest.clone(),
+                size: fetched.bytes.len() as u64,
+                artifact_type: view.artifact_type().map(str::to_string),
+                annotations: view.annotations.clone(),
+                platform: None,
+            };
+            self.target
+                .add_to_referrers_tag(&self.target_repo, &subject.digest, &descriptor)
+                .await?;
+        }
         self.report.manifests += 1;
         self.done.insert(fetched.digest.clone());
         for referrer in self

@@ -12,6 +12,18 @@ pub const DEFAULT_REGISTRY: &str = "localhost:5000";
 /// Namespace used for short names when none is configured.
 pub const DEFAULT_NAMESPACE: &str = "provisioning-extensions";
 
+/// Docker Hub's name in references.
+pub const DOCKER_HUB: &str = "docker.io";
+/// Where Docker Hub's registry API answers.
+pub const DOCKER_HUB_API: &str = "registry-1.docker.io";
+
+/// Whether `host` is one of Docker Hub's names.
+pub fn docker_hub_alias(host: &str) -> bool {
+    ["docker.io", "index.docker.io", "registry-1.docker.io"]
+        .iter()
+        .any(|h| h.eq_ignore_ascii_case(host))
+}
+
 /// A parsed, fully qualified reference.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Reference {
@@ -125,9 +137,15 @@ impl Reference {
             Some(i) => (&path[..last_slash + i], Some(&path[last_slash + i + 1..])),
             None => (path, None),
         };
+        // Docker Hub answers to several names and keeps official images under `library/`.
+        let registry = match docker_hub_alias(&registry) {
+            true => DOCKER_HUB.to_string(),
+            false => registry,
+        };
         // A bare name lives in the default namespace; anything with a path is taken as written.
-        let repository = if explicit_registry || name.contains('/') || defaults.namespace.is_empty()
-        {
+        let repository = if registry == DOCKER_HUB && !name.contains('/') {
+            format!("library/{name}")
+        } else if explicit_registry || name.contains('/') || defaults.namespace.is_empty() {
             name.to_string()
         } else {
             format!("{}/{name}", defaults.namespace)
@@ -300,6 +318,21 @@ mod tests {
         };
         let r = Reference::parse("aws:2.0.0", &defaults).unwrap();
         assert_eq!(r.to_string(), "reg.example.com/ext/aws:2.0.0");
+    }
+
+    #[test]
+    fn docker_hub_names_and_library() {
+        for text in [
+            "docker.io/alpine:3",
+            "index.docker.io/alpine:3",
+            "registry-1.docker.io/library/alpine:3",
+        ] {
+            let r = parse(text).unwrap();
+            assert_eq!(r.registry, "docker.io", "{text}");
+            assert_eq!(r.repository, "library/alpine", "{text}");
+        }
+        let r = parse("docker.io/bitnami/redis:7").unwrap();
+        assert_eq!(r.repository, "bitnami/redis");
     }
 
     #[test]

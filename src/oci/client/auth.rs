@@ -1,5 +1,6 @@
 //! Registry authentication: `WWW-Authenticate` challenges (Basic and Bearer with
-//! realm/service/scope), token requests, and a per-registry cache of what worked.
+//! realm/service/scope), token requests (GET with Basic credentials or anonymously, OAuth2
+//! `POST grant_type=refresh_token` for identity tokens), and a per-registry cache of what worked.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -8,7 +9,10 @@ use base64::Engine;
 use serde::Deserialize;
 
 use super::error::{OciError, Result};
-use crate::oci::credentials::Credential;
+use crate::oci::credentials::{Credential, IDENTITY_TOKEN_USERNAME};
+
+/// The OAuth2 client id sent with refresh-token requests.
+const CLIENT_ID: &str = "provisioning";
 
 /// A parsed `WWW-Authenticate` challenge.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -81,7 +85,7 @@ pub fn basic_header(username: &str, password: &str) -> String {
 }
 
 #[derive(Deserialize)]
-struct TokenResponse {
+pub(super) struct TokenResponse {
     token: Option<String>,
     access_token: Option<String>,
     expires_in: Option<u64>,
@@ -92,6 +96,8 @@ struct TokenResponse {
 pub struct AuthCache {
     /// The registry asked for Basic auth.
     basic: bool,
+    /// The registry asked for authentication, so a token stored for it may be sent.
+    challenged: bool,
     /// Bearer tokens by scope, with their expiry.
     tokens: HashMap<String, (String, Instant)>,
 }
@@ -108,13 +114,24 @@ impl AuthCache {
             Some(Credential::Basic { username, password }) if self.basic => {
                 Some(basic_header(username, password))
             }
-            Some(Credential::Token(token)) => Some(format!("Bearer {token}")),
+            // Never before the host asked: the token is sent to it only once it wants one.
+            Some(Credential::Token(token)) if self.challenged => Some(format!("Bearer {token}")),
             _ => None,
         }
     }
 
     pub fn remember_basic(&mut self) {
         self.basic = true;
+    }
+
+    pub fn remember_challenged(&mut self) {
+        self.challenged = true;
+    }
+
+    /// Whether a token was granted for `scope` (the registry then refusing it means the scope
+    /// is not offered, not that the credentials are wrong).
+    pub fn has_token(&self, scope: &str) -> bool {
+        self.tokens.contains_key(scope)
     }
 
     pub fn forget_token(&mut self, scope: &str) {
@@ -131,7 +148,9 @@ impl AuthCache {
     }
 }
 
-/// Asks a token service for a token covering `scopes`.
+/// Asks a token service for a token covering `scopes`: an identity (refresh) token goes in an
+/// OAuth2 POST, as Docker sends it, falling back to GET where the realm refuses POST; a
+/// username and password, or nothing, in a GET.
 pub async fn fetch_token(
     http: &reqwest::Client,
     registry: &str,
@@ -140,26 +159,80 @@ pub async fn fetch_token(
     scopes: &[&str],
     credential: Option<&Credential>,
 ) -> Result<(String, Duration)> {
-    let mut request = http.get(realm);
+    let scopes: Vec<&str> = scopes.iter().copied().filter(|s| !s.is_empty()).collect();
+    if let Some(Credential::Basic { username, password }) = credential
+        && username == IDENTITY_TOKEN_USERNAME
+    {
+        let mut form: Vec<(&str, String)> = vec![
+            ("grant_type", "refresh_token".into()),
+            ("refresh_token", password.clone()),
+            ("client_id", CLIENT_ID.into()),
+        ];
+        if let Some(service) = service {
+            form.push(("service", service.into()));
+        }
+        if !scopes.is_empty() {
+            // OAuth2 puts several scopes in one space-separated value.
+            form.push(("scope", scopes.join(" ")));
+        }
+        let body = form
+            .iter()
+            .map(|(k, v)| format!("{k}={}", super::transport::percent_encode(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        let response = http
+            .post(realm)
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| token_unreachable(realm, e))?;
+        if !matches!(response.status().as_u16(), 404 | 405) {
+            return read_token(registry, realm, response, credential).await;
+        }
+        tracing::debug!(%registry, "token service refused POST; asking with GET");
+    }
     let mut query: Vec<(&str, &str)> = Vec::new();
     if let Some(service) = service {
         query.push(("service", service));
     }
-    for scope in scopes.iter().filter(|s| !s.is_empty()) {
+    // The token spec repeats `scope` once per scope.
+    for scope in &scopes {
         query.push(("scope", scope));
     }
-    request = request.query(&query);
+    let mut request = http.get(realm).query(&query);
     if let Some(Credential::Basic { username, password }) = credential {
         request = request.header(
             reqwest::header::AUTHORIZATION,
             basic_header(username, password),
         );
     }
-    let response = request.send().await.map_err(|e| OciError::Unreachable {
-        url: realm.to_string(),
-        reason: e.to_string(),
+    let response = request
+        .send()
+        .await
+        .map_err(|e| token_unreachable(realm, e))?;
+    read_token(registry, realm, response, credential).await
+}
+
+fn token_unreachable(realm: &str, error: reqwest::Error) -> OciError {
+    OciError::Unreachable {
+        url: realm.split('?').next().unwrap_or(realm).to_string(),
+        reason: error.without_url().to_string(),
         hint: "",
-    })?;
+    }
+}
+
+/// The token (and its lifetime) from a token service's answer.
+async fn read_token(
+    registry: &str,
+    realm: &str,
+    response: reqwest::Response,
+    credential: Option<&Credential>,
+) -> Result<(String, Duration)> {
+    let realm = realm.split('?').next().unwrap_or(realm);
     let status = response.status();
     if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
         return Err(OciError::Unauthorized {
@@ -177,12 +250,17 @@ pub async fn fetch_token(
             message: format!("token service {realm} answered {status}"),
         });
     }
-    let body: TokenResponse = response.json().await.map_err(|e| OciError::Protocol {
+    let bytes = response
+        .bytes()
+        .await
+        .map_err(|e| token_unreachable(realm, e))?;
+    let body: TokenResponse = serde_json::from_slice(&bytes).map_err(|e| OciError::Protocol {
         registry: registry.to_string(),
         message: format!("token service {realm} sent an unreadable answer: {e}"),
     })?;
     let token = body
         .token
+        .filter(|t| !t.is_empty())
         .or(body.access_token)
         .ok_or_else(|| OciError::Protocol {
             registry: registry.to_string(),
