@@ -766,6 +766,12 @@ impl Checker<'_> {
                 }
             },
             None if values.contains_key("path") => SourceType::Local,
+            // A version or range is asked of a registry, even in a local workspace.
+            None if config.source_type == SourceType::Local
+                && (values.contains_key("version") || values.contains_key("range")) =>
+            {
+                SourceType::Oci
+            }
             None => config.source_type,
         };
         let version = values.get("version");
