@@ -308,7 +308,7 @@ async fn second_start_on_the_same_storage_is_refused() {
 
     // Serving in the foreground on the same storage is refused as well.
     let output = env.registry("serve", &["--addr", &other]);
-    assert_failure(&output, exit::FAILURE, "already running");
+    assert_failure(&output, exit::FAILURE, "in use by another registry");
 
     let status = env.status_json();
     assert_eq!(status["pid"].as_u64(), Some(pid), "{status}");

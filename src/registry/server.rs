@@ -32,7 +32,7 @@ pub enum StartError {
         source: std::io::Error,
     },
     #[error(
-        "another registry is already running on storage {path}; stop it with `provisioning oci-registry stop --storage {path}`, or use another --storage"
+        "storage {path} is in use by another registry or a running `oci-registry gc`; stop the registry with `provisioning oci-registry stop --storage {path}` (or wait for gc), or use another --storage"
     )]
     StorageLocked { path: PathBuf },
     #[error("cannot listen on {addr}: {source}{hint}", hint = if source.kind() == std::io::ErrorKind::AddrInUse { "; another program uses this port: choose another with --addr" } else { "" })]

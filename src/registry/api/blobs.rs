@@ -99,9 +99,18 @@ fn parse_range(text: &str, size: u64) -> Option<(u64, u64)> {
 }
 
 /// `DELETE /v2/<name>/blobs/<digest>`: removes the blob from the repository.
-pub fn delete(state: &RegistryState, name: &str, digest: &str) -> Result<Response> {
+/// The repository lock keeps it from racing a manifest PUT that checks this blob's link.
+pub async fn delete(state: &RegistryState, name: &str, digest: &str) -> Result<Response> {
     let digest = parse_digest(digest)?;
-    if state.storage.unlink_blob(name, &digest)? {
+    let storage = state.storage.clone();
+    let (repo, target) = (name.to_string(), digest.clone());
+    let unlinked = tokio::task::spawn_blocking(move || {
+        let _guard = storage.lock_repository(&repo);
+        storage.unlink_blob(&repo, &target)
+    })
+    .await
+    .map_err(|e| RegistryError::internal("blob delete", e))??;
+    if unlinked {
         Ok(empty(
             StatusCode::ACCEPTED,
             &[("Docker-Content-Digest", &digest.to_string())],

@@ -191,27 +191,32 @@ pub async fn put(
 
 /// `DELETE /v2/<name>/manifests/<reference>`: by digest removes the manifest and its tags; by
 /// tag removes only the tag.
-pub fn delete(state: &RegistryState, name: &str, reference: &str) -> Result<Response> {
+pub async fn delete(state: &RegistryState, name: &str, reference: &str) -> Result<Response> {
     let target = match parse_reference(reference) {
-        Ok(Reference::Tag(tag)) => Ok(tag),
+        Ok(Reference::Tag(tag)) => Ok(tag.to_string()),
         Ok(Reference::Digest(digest)) => Err(digest),
         Err(_) => return Err(manifest_unknown(name, reference)),
     };
-    let storage = &state.storage;
-    let _guard = storage.lock_repository(name);
-    let deleted = match target {
-        Ok(tag) => storage.delete_tag(name, tag)?,
-        Err(digest) => match storage.manifest(name, &digest)? {
-            Some(stored) => {
-                let subject = manifest::subject_of(&stored.bytes);
-                storage.delete_manifest(name, &digest, subject.as_ref())?;
-                tracing::info!(repository = name, %digest, "manifest deleted");
-                true
-            }
-            // A link whose bytes are damaged or gone is still removed.
-            None => storage.delete_manifest(name, &digest, None)?,
-        },
-    };
+    let storage = state.storage.clone();
+    let repo = name.to_string();
+    // The repository lock is taken off the async threads: it may wait for a push's fsyncs.
+    let deleted = blocking(move || {
+        let _guard = storage.lock_repository(&repo);
+        Ok(match target {
+            Ok(tag) => storage.delete_tag(&repo, &tag)?,
+            Err(digest) => match storage.manifest(&repo, &digest)? {
+                Some(stored) => {
+                    let subject = manifest::subject_of(&stored.bytes);
+                    storage.delete_manifest(&repo, &digest, subject.as_ref())?;
+                    tracing::info!(repository = repo, %digest, "manifest deleted");
+                    true
+                }
+                // A link whose bytes are damaged or gone is still removed.
+                None => storage.delete_manifest(&repo, &digest, None)?,
+            },
+        })
+    })
+    .await?;
     if deleted {
         Ok(empty(StatusCode::ACCEPTED, &[]))
     } else {

@@ -149,10 +149,10 @@ async fn route(
             manifests::put(state, name, reference, headers, body).await
         }
         (Route::Manifest(name, reference), "DELETE") => {
-            manifests::delete(state, name, reference)
+            manifests::delete(state, name, reference).await
         }
         (Route::Blob(name, digest), _) if get => blobs::get(state, name, digest, headers).await,
-        (Route::Blob(name, digest), "DELETE") => blobs::delete(state, name, digest),
+        (Route::Blob(name, digest), "DELETE") => blobs::delete(state, name, digest).await,
         (Route::UploadStart(name), "POST") => blobs::start_upload(state, name, params, body).await,
         (Route::Upload(name, id), _) if get => blobs::upload_status(state, name, id).await,
         (Route::Upload(name, id), "PATCH") => {
