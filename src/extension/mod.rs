@@ -5,6 +5,7 @@ pub mod artifact;
 pub mod manifest;
 pub mod package;
 pub mod publish;
+pub mod pull;
 pub mod range;
 pub mod samples;
 pub mod scaffold;

@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::cache::BlobCache;
 use super::client::{Descriptor, FetchedManifest, OciError, Registries, RegistryClient, Result};
-use super::files::{Staging, UnpackLimits};
+use super::files::{FilesError, Staging, UnpackLimits};
 use super::manifest::{ManifestView, TITLE, UNPACK};
 use super::progress::Progress;
 use super::{Digest, Reference};
@@ -69,17 +69,33 @@ pub async fn fetch_blobs(
         .await
 }
 
-/// Pulls `reference` into `output_dir`.
-///
-/// Cancelling `progress`'s token, or dropping this future (an aborted task, Ctrl-C), stops the
-/// pull: downloads in flight are abandoned (their temp files removed), and the write step,
-/// which runs on a blocking thread that outlives the future, checks the token before it
-/// commits, so nothing reaches `output_dir` once the caller has moved on.
+/// Pulls `reference` into `output_dir`, refusing to replace any existing file that differs:
+/// [`pull_with`] without overwrite.
 pub async fn pull(
     registries: &Registries,
     cache: &BlobCache,
     reference: &Reference,
     output_dir: &Path,
+    progress: &Progress,
+) -> Result<PullReport> {
+    pull_with(registries, cache, reference, output_dir, false, progress).await
+}
+
+/// Pulls `reference` into `output_dir`, merging into what is there: existing directories are
+/// entered, files that already hold the same bytes are left, and an existing file with other
+/// content is replaced only when `overwrite` is set (otherwise the pull is refused and changes
+/// nothing). The user's other files are never touched.
+///
+/// Cancelling `progress`'s token, or dropping this future (an aborted task, Ctrl-C), stops the
+/// pull: downloads in flight are abandoned (their temp files removed), and the write step,
+/// which runs on a blocking thread that outlives the future, checks the token before it
+/// commits, so nothing reaches `output_dir` once the caller has moved on.
+pub async fn pull_with(
+    registries: &Registries,
+    cache: &BlobCache,
+    reference: &Reference,
+    output_dir: &Path,
+    overwrite: bool,
     progress: &Progress,
 ) -> Result<PullReport> {
     let cancel = progress.cancel_token().child_token();
@@ -105,10 +121,11 @@ pub async fn pull(
     let layers = view.layers;
     // Awaited to the end even when cancelled meanwhile: the outcome it reports is what is on
     // disk (cancelled before the commit, or committed before the cancel was seen).
-    let (files, skipped_layers) =
-        tokio::task::spawn_blocking(move || write_files(&output, &layers, &layer_paths, &cancel))
-            .await
-            .map_err(|e| OciError::Config(format!("writing files failed: {e}")))??;
+    let (files, skipped_layers) = tokio::task::spawn_blocking(move || {
+        write_files(&output, &layers, &layer_paths, overwrite, &cancel)
+    })
+    .await
+    .map_err(|e| OciError::Config(format!("writing files failed: {e}")))??;
     Ok(PullReport {
         reference: reference.to_string(),
         digest: manifest.digest,
@@ -180,16 +197,51 @@ fn parse_view(client: &RegistryClient, manifest: &FetchedManifest) -> Result<Man
     })
 }
 
+/// A refusal of the staging area as an [`OciError`]. Conflicts with files already in the
+/// output directory are I/O errors of kind `AlreadyExists` on the first conflicting path, so
+/// callers can tell them from unsafe or broken content.
+pub(crate) fn files_error(e: FilesError) -> OciError {
+    let more = |n: usize| match n {
+        0 => String::new(),
+        n => format!(" (and {n} more)"),
+    };
+    let message = match &e {
+        FilesError::Exists { more: n, .. } => format!(
+            "already exists with different content{}; nothing was changed",
+            more(*n)
+        ),
+        FilesError::KindConflict {
+            existing,
+            pulled,
+            more: n,
+            ..
+        } => format!(
+            "is {existing} here but {pulled} in the pull{}; nothing was changed",
+            more(*n)
+        ),
+        _ => return OciError::Config(e.to_string()),
+    };
+    let (FilesError::Exists { path, .. } | FilesError::KindConflict { path, .. }) = e else {
+        unreachable!("matched above");
+    };
+    OciError::Io {
+        path,
+        source: std::io::Error::new(std::io::ErrorKind::AlreadyExists, message),
+    }
+}
+
 /// Writes titled layers (unpacking tar+gzip directories oras marked) through a staging area,
-/// so a refused, failed or cancelled pull leaves nothing in `output`. `cancel` is checked
+/// so a refused, failed or cancelled pull leaves nothing in `output`; the commit merges into
+/// what `output` holds. `cancel` is checked
 /// before each layer and, last, right before the commit.
 fn write_files(
     output: &Path,
     layers: &[Descriptor],
     paths: &[PathBuf],
+    overwrite: bool,
     cancel: &CancellationToken,
 ) -> Result<(Vec<PathBuf>, Vec<Digest>)> {
-    let to_error = |e: super::files::FilesError| OciError::Config(e.to_string());
+    let to_error = files_error;
     let mut staging = Staging::new(output).map_err(to_error)?;
     let mut skipped = Vec::new();
     for (layer, path) in layers.iter().zip(paths) {
@@ -227,6 +279,6 @@ fn write_files(
     if cancel.is_cancelled() {
         return Err(OciError::Cancelled);
     }
-    let files = staging.commit(true).map_err(to_error)?;
+    let files = staging.commit(overwrite).map_err(to_error)?;
     Ok((files, skipped))
 }
