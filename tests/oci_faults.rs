@@ -14,9 +14,10 @@ use common::TestRegistry;
 use common::faults::{Fault, FaultKind, FaultProxy};
 use common::layout::pseudo_random;
 use oci_fixtures::*;
+use provisioning::oci::cache::FETCH_ATTEMPTS;
 use provisioning::oci::client::OciError;
 use provisioning::oci::progress::{Progress, TransferEvent};
-use provisioning::oci::{Digest, Reference, ReferenceDefaults, pull};
+use provisioning::oci::{Digest, Reference, ReferenceDefaults, copy, pull};
 use tokio_util::sync::CancellationToken;
 
 /// A registry, a proxy in front of it, and a workbench whose short retry policy is in
@@ -244,6 +245,152 @@ async fn a_corrupted_blob_is_refused_and_not_cached() {
     assert!(!cache.blob_path(&layer.descriptor.digest).exists());
     assert!(names_in(&cache.root().join("tmp")).is_empty());
     assert!(files_under(&out).is_empty(), "{:?}", files_under(&out));
+    assert_eq!(
+        setup.count("GET", &blob_path(&layer.descriptor.digest)),
+        FETCH_ATTEMPTS as usize,
+        "fetched again a bounded number of times"
+    );
+    setup.registry.stop().await;
+}
+
+/// An artifact with one small titled file.
+fn small_artifact(title: &str, bytes: &[u8]) -> (Artifact, Blob) {
+    let layer = file_layer(title, bytes);
+    let artifact = Artifact::new(
+        blob(EXTENSION_CONFIG, br#"{"name":"small"}"#, &[]),
+        vec![layer.clone()],
+    );
+    (artifact, layer)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blob_corrupted_once_is_fetched_again() {
+    let setup = Setup::start().await;
+    let (artifact, layer) = small_artifact("data.bin", &pseudo_random(3, 100_000));
+    setup.push(&artifact, "faults/once", "1.0.0").await;
+    let path = blob_path(&layer.descriptor.digest);
+    setup.inject("GET", &path, 1, FaultKind::Corrupt);
+    let (sender, mut events) = tokio::sync::mpsc::unbounded_channel();
+    let out = setup.bench.path("out");
+    pull::pull(
+        &setup.bench.registries,
+        &setup.bench.cache,
+        &setup.reference("faults/once:1.0.0"),
+        &out,
+        &Progress::new(sender),
+    )
+    .await
+    .expect("the second download is sound");
+    assert_eq!(std::fs::read(out.join("data.bin")).unwrap(), layer.bytes);
+    assert_eq!(setup.count("GET", &path), 2, "{:?}", setup.proxy.seen());
+    let mut retried = false;
+    while let Ok(event) = events.try_recv() {
+        retried |= matches!(event, TransferEvent::Retrying { ref what, .. } if what.contains("fetching it again"));
+    }
+    assert!(retried, "the refetch is shown");
+    let cache = &setup.bench.cache;
+    assert!(cache.verified(&layer.descriptor.digest, layer.descriptor.size));
+    assert!(names_in(&cache.root().join("tmp")).is_empty());
+    setup.registry.stop().await;
+}
+
+/// `oci copy` between registries goes through the cache, so it fetches a corrupted blob again
+/// too; the target receives the right bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_fetches_a_blob_corrupted_once_again() {
+    let setup = Setup::start().await;
+    let (artifact, layer) = small_artifact("data.bin", &pseudo_random(4, 100_000));
+    setup.push(&artifact, "faults/source", "1.0.0").await;
+    let path = blob_path(&layer.descriptor.digest);
+    setup.inject("GET", &path, 1, FaultKind::Corrupt);
+    let target = Reference::parse(
+        &format!("{}/faults/target:1.0.0", setup.registry.host()),
+        &ReferenceDefaults::default(),
+    )
+    .unwrap();
+    copy::copy(
+        &setup.bench.registries,
+        &setup.bench.cache,
+        &setup.reference("faults/source:1.0.0"),
+        &target,
+        false,
+        &Progress::silent(),
+    )
+    .await
+    .expect("the copy succeeds after fetching the blob again");
+    assert_eq!(setup.count("GET", &path), 2);
+    let direct = setup.bench.client(&setup.registry.host());
+    let copied = setup.bench.path("copied");
+    direct
+        .download_blob(
+            "faults/target",
+            &layer.descriptor,
+            &copied,
+            &Progress::silent(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read(&copied).unwrap(), layer.bytes);
+    setup.registry.stop().await;
+}
+
+/// A cached blob changed in place, keeping its size, is hashed on the hit, discarded and
+/// downloaded again; the pull writes the registry's bytes, never the tampered ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tampered_cache_hit_is_downloaded_again() {
+    let setup = Setup::start().await;
+    let (artifact, layer) = small_artifact("data.bin", &pseudo_random(5, 100_000));
+    setup.push(&artifact, "faults/cached", "1.0.0").await;
+    let reference = setup.reference("faults/cached:1.0.0");
+    let bench = &setup.bench;
+    let first = bench.path("first");
+    pull::pull(
+        &bench.registries,
+        &bench.cache,
+        &reference,
+        &first,
+        &Progress::silent(),
+    )
+    .await
+    .unwrap();
+    let path = blob_path(&layer.descriptor.digest);
+    assert_eq!(setup.count("GET", &path), 1);
+
+    let cached = bench.cache.blob_path(&layer.descriptor.digest);
+    let mut tampered = std::fs::read(&cached).unwrap();
+    tampered[500] ^= 0x55;
+    std::fs::write(&cached, &tampered).unwrap();
+
+    let second = bench.path("second");
+    pull::pull(
+        &bench.registries,
+        &bench.cache,
+        &reference,
+        &second,
+        &Progress::silent(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(std::fs::read(second.join("data.bin")).unwrap(), layer.bytes);
+    assert_eq!(setup.count("GET", &path), 2, "downloaded again");
+    assert_eq!(
+        std::fs::read(&cached).unwrap(),
+        layer.bytes,
+        "the cache is repaired"
+    );
+
+    // An intact hit costs no request.
+    let third = bench.path("third");
+    pull::pull(
+        &bench.registries,
+        &bench.cache,
+        &reference,
+        &third,
+        &Progress::silent(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(setup.count("GET", &path), 2);
     setup.registry.stop().await;
 }
 
