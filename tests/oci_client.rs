@@ -1019,3 +1019,89 @@ async fn the_cache_is_an_oci_layout_skopeo_reads() {
     }
     registry.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_broken_mid_upload_restarts_with_a_new_session() {
+    let registry = TestRegistry::start().await;
+    let proxy = FaultProxy::start(&registry.url).await;
+    proxy.inject(common::faults::Fault {
+        method: Some("PUT"),
+        path_contains: "/blobs/uploads/".into(),
+        times: 1,
+        kind: common::faults::FaultKind::CutUpload(16 * 1024),
+    });
+    let bench = Workbench::new();
+    let client = bench.client(&proxy.host);
+    let bytes = layout::pseudo_random(7, 256 * 1024);
+    let blob = blob(TEXT_LAYER, &bytes, &[]);
+    upload(&client, "cut/app", &blob, &bench.scratch()).await;
+    assert_eq!(
+        client
+            .blob_size("cut/app", &blob.descriptor.digest)
+            .await
+            .unwrap(),
+        Some(bytes.len() as u64)
+    );
+    let seen = proxy.seen();
+    let puts: Vec<&str> = seen
+        .iter()
+        .filter(|r| r.method == "PUT")
+        .map(|r| r.path.split('?').next().unwrap())
+        .collect();
+    assert_eq!(puts.len(), 2, "{seen:?}");
+    assert_ne!(
+        puts[0], puts[1],
+        "the broken session was PUT again: {seen:?}"
+    );
+    let first_put = seen.iter().position(|r| r.method == "PUT").unwrap();
+    assert!(
+        seen[first_put + 1..]
+            .iter()
+            .take_while(|r| r.method != "PUT")
+            .any(|r| r.method == "POST"),
+        "no new session between the PUTs: {seen:?}"
+    );
+    registry.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_and_manifest_reads_are_capped_without_a_content_length() {
+    let registry = TestRegistry::start().await;
+    let proxy = FaultProxy::start(&registry.url).await;
+    let bench = Workbench::new();
+    let client = bench.client(&proxy.host);
+    let big = blob(EXTENSION_CONFIG, &vec![b' '; 5 * 1024 * 1024], &[]);
+    upload(&client, "big/app", &big, &bench.scratch()).await;
+    for _ in 0..2 {
+        proxy.inject(common::faults::Fault {
+            method: Some("GET"),
+            path_contains: "/blobs/".into(),
+            times: 1,
+            kind: common::faults::FaultKind::Chunked,
+        });
+        let error = client
+            .blob_bytes(
+                "big/app",
+                &big.descriptor.digest,
+                provisioning::oci::client::MAX_MANIFEST_BYTES,
+            )
+            .await
+            .expect_err("5 MiB is over the cap");
+        assert!(error.to_string().contains("larger than"), "{error}");
+    }
+    // Under the cap, chunked answers read as before.
+    let small = blob(EXTENSION_CONFIG, b"{\"name\":\"small\"}", &[]);
+    upload(&client, "big/app", &small, &bench.scratch()).await;
+    proxy.inject(common::faults::Fault {
+        method: Some("GET"),
+        path_contains: "/blobs/".into(),
+        times: 1,
+        kind: common::faults::FaultKind::Chunked,
+    });
+    let bytes = client
+        .blob_bytes("big/app", &small.descriptor.digest, 1024)
+        .await
+        .unwrap();
+    assert_eq!(bytes, small.bytes);
+    registry.stop().await;
+}

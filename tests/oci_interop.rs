@@ -3,9 +3,9 @@
 
 mod common;
 
-use common::skopeo;
 use common::layout;
 use common::oci_fixtures;
+use common::skopeo;
 
 use std::path::Path;
 
@@ -277,4 +277,91 @@ async fn skopeo_pushed_content_in_distribution() {
     let registry = TestRegistry::start().await;
     interop_from(&distribution.host, &[&registry.host()]).await;
     registry.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn referrers_cross_distribution_through_the_tag_fallback() {
+    use oci_fixtures::{Artifact, blob};
+    let Some(distribution) = Distribution::start(DistributionOptions::default()) else {
+        return;
+    };
+    let ours = TestRegistry::start().await;
+    let back = TestRegistry::start().await;
+    let bench = Workbench::new();
+    let source = bench.client(&ours.host());
+    let image = Artifact::extension("signed", "1.0.0", "signed, copied to distribution");
+    let digest = image
+        .push(&source, "sig/app", "1.0.0", &bench.scratch())
+        .await;
+    let mut signature = Artifact::new(
+        blob("application/vnd.oci.empty.v1+json", b"{}", &[]),
+        vec![blob("application/vnd.example.signature", b"signed", &[])],
+    );
+    signature.artifact_type = Some("application/vnd.example.signature.v1+json".into());
+    signature.subject = Some(image.descriptor());
+    signature
+        .push(
+            &source,
+            "sig/app",
+            &signature.digest().to_string(),
+            &bench.scratch(),
+        )
+        .await;
+
+    // distribution 2.8 has no referrers API: the copy keeps the `sha256-<hex>` index.
+    let report = copy::copy(
+        &bench.registries,
+        &bench.cache,
+        &reference(&format!("{}/sig/app:1.0.0", ours.host())),
+        &reference(&format!("{}/sig/app:1.0.0", distribution.host)),
+        false,
+        &Progress::silent(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.referrers, 1, "{report:?}");
+    let theirs = bench.client(&distribution.host);
+    let fallback_tag = format!("sha256-{}", digest.hex());
+    assert!(
+        theirs
+            .tags("sig/app")
+            .await
+            .unwrap()
+            .contains(&fallback_tag)
+    );
+    let referrers = theirs.referrers("sig/app", &digest, None).await.unwrap();
+    assert_eq!(referrers.len(), 1, "{referrers:?}");
+    assert_eq!(referrers[0].digest, signature.digest());
+    assert_eq!(
+        referrers[0].artifact_type.as_deref(),
+        Some("application/vnd.example.signature.v1+json")
+    );
+    let inspection = browse::inspect(
+        &theirs,
+        &reference(&format!("{}/sig/app:1.0.0", distribution.host)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(inspection.referrers.len(), 1);
+
+    // And back from distribution: the fallback is read, the referrer comes along.
+    let report = copy::copy(
+        &bench.registries,
+        &bench.cache,
+        &reference(&format!("{}/sig/app:1.0.0", distribution.host)),
+        &reference(&format!("{}/sig/app:1.0.0", back.host())),
+        false,
+        &Progress::silent(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.referrers, 1, "{report:?}");
+    let listed = bench
+        .client(&back.host())
+        .referrers("sig/app", &digest, None)
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    ours.stop().await;
+    back.stop().await;
 }

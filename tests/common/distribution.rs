@@ -24,6 +24,19 @@ pub struct DistributionOptions {
     pub tls: Option<(PathBuf, PathBuf)>,
 }
 
+/// distribution's `auth: token` settings.
+#[derive(Clone, Debug)]
+pub struct TokenAuth {
+    /// Where clients get tokens (the challenge's `realm`).
+    pub realm: String,
+    /// The challenge's `service`, and the audience tokens must name.
+    pub service: String,
+    /// The `iss` tokens must carry.
+    pub issuer: String,
+    /// PEM certificates whose keys (or chains) sign tokens.
+    pub root_cert_bundle: PathBuf,
+}
+
 /// A running distribution registry, killed on drop.
 pub struct Distribution {
     child: Child,
@@ -44,6 +57,16 @@ impl Distribution {
     /// Starts it on a free loopback port with temporary storage; `None` when the binary is
     /// missing (see [`super::require_peer`]).
     pub fn start(options: DistributionOptions) -> Option<Distribution> {
+        Distribution::launch(options, None)
+    }
+
+    /// Starts one that wants Bearer tokens from the token service `token` describes
+    /// (`auth: token`).
+    pub fn start_with_token(token: TokenAuth) -> Option<Distribution> {
+        Distribution::launch(DistributionOptions::default(), Some(token))
+    }
+
+    fn launch(options: DistributionOptions, token: Option<TokenAuth>) -> Option<Distribution> {
         if !super::require_peer(BINARY) {
             return None;
         }
@@ -65,7 +88,7 @@ impl Distribution {
         for attempt in 0..ATTEMPTS {
             let host = format!("127.0.0.1:{}", super::free_port());
             let url = format!("{scheme}://{host}");
-            let config = config_text(&options, &storage, &host, &instance);
+            let config = config_text(&options, token.as_ref(), &storage, &host, &instance);
             let config_path = dir.path().join("config.yml");
             std::fs::write(&config_path, config).unwrap();
             let log_path = dir.path().join(format!("registry-{attempt}.log"));
@@ -95,6 +118,7 @@ impl Distribution {
 
 fn config_text(
     options: &DistributionOptions,
+    token: Option<&TokenAuth>,
     storage: &Path,
     host: &str,
     instance: &str,
@@ -110,7 +134,15 @@ fn config_text(
             key.display()
         ));
     }
-    if let Some(htpasswd) = &options.htpasswd {
+    if let Some(token) = token {
+        config.push_str(&format!(
+            "auth:\n  token:\n    realm: \"{}\"\n    service: \"{}\"\n    issuer: \"{}\"\n    rootcertbundle: {}\n",
+            token.realm,
+            token.service,
+            token.issuer,
+            token.root_cert_bundle.display()
+        ));
+    } else if let Some(htpasswd) = &options.htpasswd {
         config.push_str(&format!(
             "auth:\n  htpasswd:\n    realm: test\n    path: {}\n",
             htpasswd.display()

@@ -1,7 +1,9 @@
 //! A loopback HTTP proxy in front of a real registry that injects faults on matching requests:
 //! error statuses (503, 429 with `Retry-After`), connections cut mid-body or dropped without an
 //! answer, transfers that stall, corrupted bytes either way, rewritten `Link` headers and
-//! latency. It also records every request, so tests can assert what a client sent.
+//! latency, `Location`s moved to another host, replaced `Authorization`, upload bodies cut
+//! mid-way, answers without `Content-Length`. It also records every request (with the scheme of
+//! its `Authorization`, never the secret), so tests can assert what a client sent.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -37,6 +39,18 @@ pub enum FaultKind {
     CorruptUpload,
     /// Forward, replacing the answer's `Link` header with `<target>; rel="next"`.
     Link(String),
+    /// Forward, replacing the answer's `Location` with this template, its `{path}` the
+    /// original path and query: an upload session handed out on another host (a CDN,
+    /// pre-signed storage).
+    Location(String),
+    /// Forward with this `Authorization` value instead of the client's (a token that expired
+    /// since the client got it).
+    ReplaceAuthorization(String),
+    /// Read this many bytes of the request body, then close the connection without forwarding:
+    /// an upload whose body broke mid-way.
+    CutUpload(usize),
+    /// Forward, dropping the answer's `Content-Length` (the body arrives chunked).
+    Chunked,
 }
 
 /// A fault applied to the next `times` requests whose method matches and whose path contains
@@ -54,6 +68,8 @@ pub struct Fault {
 pub struct SeenRequest {
     pub method: String,
     pub path: String,
+    /// The scheme of its `Authorization` header (`Basic`, `Bearer`), never the secret.
+    pub authorization: Option<String>,
 }
 
 #[derive(Default)]
@@ -153,9 +169,15 @@ async fn forward(state: Arc<ProxyState>, request: Request) -> Result<Response, D
         .path_and_query()
         .map(|p| p.as_str().to_string())
         .unwrap_or_default();
+    let authorization = request
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(' ').next().unwrap_or("").to_string());
     state.seen.lock().unwrap().push(SeenRequest {
         method: method.clone(),
         path: path_and_query.clone(),
+        authorization,
     });
     let fault = take_fault(&state, &method, &path_and_query);
     match &fault {
@@ -174,17 +196,43 @@ async fn forward(state: Arc<ProxyState>, request: Request) -> Result<Response, D
                 .into_response());
         }
         Some(FaultKind::DropRequest) => return Err(Dropped),
+        Some(FaultKind::CutUpload(limit)) => {
+            let mut body = request.into_body().into_data_stream();
+            let mut read = 0;
+            while read < *limit {
+                match body.next().await {
+                    Some(Ok(chunk)) => read += chunk.len(),
+                    _ => break,
+                }
+            }
+            return Err(Dropped);
+        }
         Some(FaultKind::Delay(d)) => tokio::time::sleep(*d).await,
         _ => {}
     }
 
+    let request_host = request
+        .headers()
+        .get("host")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let client = state.client.as_ref().unwrap();
     let url = format!("{}{}", state.upstream, path_and_query);
     let mut upstream = client.request(request.method().clone(), url);
     for (name, value) in request.headers() {
-        if name != "host" {
+        let replaced =
+            name == "authorization" && matches!(fault, Some(FaultKind::ReplaceAuthorization(_)));
+        if name != "host" && !replaced {
             upstream = upstream.header(name, value);
         }
+    }
+    // Registries that write absolute `Location`s (distribution) name the host the client
+    // asked, as behind any reverse proxy.
+    if let Some(host) = request_host.as_deref() {
+        upstream = upstream.header("X-Forwarded-Host", host);
+    }
+    if let Some(FaultKind::ReplaceAuthorization(value)) = &fault {
+        upstream = upstream.header("authorization", value);
     }
     let request_body = request.into_body().into_data_stream();
     let body = if matches!(fault, Some(FaultKind::CorruptUpload)) {
@@ -198,9 +246,25 @@ async fn forward(state: Arc<ProxyState>, request: Request) -> Result<Response, D
     };
     let mut response = Response::builder().status(answer.status().as_u16());
     for (name, value) in answer.headers() {
-        if !(name == "link" && matches!(fault, Some(FaultKind::Link(_)))) {
+        let dropped = (name == "link" && matches!(fault, Some(FaultKind::Link(_))))
+            || (name == "location" && matches!(fault, Some(FaultKind::Location(_))))
+            || (name == "content-length" && matches!(fault, Some(FaultKind::Chunked)));
+        if !dropped {
             response = response.header(name, value);
         }
+    }
+    if let Some(FaultKind::Location(template)) = &fault
+        && let Some(location) = answer
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+    {
+        // Relative or absolute, the path and query move to the other host.
+        let path = match location.split_once("://") {
+            Some((_, rest)) => rest.find('/').map_or("/", |i| &rest[i..]),
+            None => location,
+        };
+        response = response.header("Location", template.replace("{path}", path));
     }
     if let Some(FaultKind::Link(target)) = &fault {
         response = response.header("Link", format!("<{target}>; rel=\"next\""));

@@ -9,6 +9,7 @@ pub mod faults;
 pub mod layout;
 pub mod oci_fixtures;
 pub mod registry_http;
+pub mod token_server;
 pub mod workbench;
 
 use std::path::{Path, PathBuf};
