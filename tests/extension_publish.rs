@@ -22,10 +22,21 @@ async fn publish(
     root: &Path,
     extra: &[&str],
 ) -> (Option<i32>, Vec<Value>, String) {
+    publish_in_env(cli, host, root, extra, &[]).await
+}
+
+/// [`publish`] with `env` set on top of the environment.
+async fn publish_in_env(
+    cli: &Cli,
+    host: &str,
+    root: &Path,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> (Option<i32>, Vec<Value>, String) {
     let mut args = vec!["publish", root.to_str().unwrap()];
     args.extend_from_slice(extra);
     args.extend(["--output", "json"]);
-    let output = cli.oci(host, &args).await;
+    let output = cli.oci_with_env(host, &args, env).await;
     let stdout = text(&output.stdout);
     let entries: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
         panic!(
@@ -371,5 +382,81 @@ async fn a_tag_disagreeing_with_the_manifest_is_refused() {
         "both versions: {stderr}"
     );
     assert!(catalog(&host).await.is_empty(), "nothing pushed");
+    registry.stop().await;
+}
+
+/// CI sets `GITHUB_SHA` to each commit, and the manifest carries it as an annotation, so the
+/// manifest digest changes with every commit. The content does not: a version published from
+/// one commit is unchanged from the next, not a conflict.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unchanged_from_one_ci_commit_to_the_next() {
+    let registry = TestRegistry::start().await;
+    let host = registry.host();
+    let cli = Cli::new();
+    let root = cli.path("monorepo");
+    for path in ["taskservs/redis/7.2.4", "providers/aws/2.0.0"] {
+        copy_tree(&sample(path), &root.join(path));
+    }
+    // Every variable the revision is read from, so whichever the runner itself sets is covered.
+    let commit = |sha: &'static str| {
+        [
+            ("PROVISIONING_SOURCE_REVISION", sha),
+            ("GITHUB_SHA", sha),
+            ("CI_COMMIT_SHA", sha),
+        ]
+    };
+    let first_sha = "1111111111111111111111111111111111111111";
+    let (code, first, stderr) = publish_in_env(&cli, &host, &root, &[], &commit(first_sha)).await;
+    assert_eq!(code, Some(0), "{stderr}\n{first:?}");
+    assert_eq!(statuses(&first), ["published", "published"]);
+
+    let second_sha = "2222222222222222222222222222222222222222";
+    let (code, second, stderr) = publish_in_env(&cli, &host, &root, &[], &commit(second_sha)).await;
+    assert_eq!(code, Some(0), "{stderr}\n{second:?}");
+    assert_eq!(statuses(&second), ["unchanged", "unchanged"]);
+    for (a, b) in first.iter().zip(&second) {
+        assert_eq!(a["digest"], b["digest"], "the registry's manifest is kept");
+    }
+    let (code, dry, stderr) = publish_in_env(
+        &cli,
+        &host,
+        &root,
+        &["--dry-run"],
+        &commit("3333333333333333333333333333333333333333"),
+    )
+    .await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(statuses(&dry), ["unchanged", "unchanged"]);
+
+    // `oci push` of one of them from yet another commit says the same.
+    let dir = root.join("taskservs/redis/7.2.4");
+    let pushed = cli
+        .oci_with_env(
+            &host,
+            &["push", dir.to_str().unwrap(), "redis", "7.2.4"],
+            &commit("4444444444444444444444444444444444444444"),
+        )
+        .await;
+    assert_success(&pushed);
+    assert!(
+        text(&pushed.stdout).contains("already published with this content"),
+        "{}",
+        text(&pushed.stdout)
+    );
+
+    // The registry still holds the first commit's manifest.
+    let manifest: Value = common::http_client()
+        .get(format!("http://{host}/v2/ext/redis/manifests/7.2.4"))
+        .header("Accept", "application/vnd.oci.image.manifest.v1+json")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        manifest["annotations"]["org.opencontainers.image.revision"],
+        first_sha
+    );
     registry.stop().await;
 }

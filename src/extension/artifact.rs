@@ -151,6 +151,27 @@ fn rfc3339(seconds: i64) -> String {
     )
 }
 
+/// Whether `manifest` (as a registry holds it) carries the same extension as `artifact`: the
+/// same config blob, the same content layer and the same artifact type. Annotations are not
+/// compared: the revision and date CI puts there change with every commit while the content
+/// stays the same, and a version must not look changed (and so conflict) for that.
+pub fn same_content(manifest: &[u8], artifact: &ExtensionArtifact) -> bool {
+    let Ok(view) = crate::oci::manifest::ManifestView::parse(manifest, OCI_MANIFEST) else {
+        return false;
+    };
+    let config_matches = view
+        .config
+        .as_ref()
+        .is_some_and(|c| c.digest == artifact.config_digest && c.media_type == CONFIG_MEDIA_TYPE);
+    let layers_match = matches!(
+        view.layers.as_slice(),
+        [layer] if layer.digest == artifact.layer.digest
+            && layer.media_type == artifact.layer.media_type
+            && layer.size == artifact.layer.size
+    );
+    config_matches && layers_match && view.artifact_type() == Some(ARTIFACT_TYPE)
+}
+
 /// How a push ended.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

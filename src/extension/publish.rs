@@ -12,7 +12,7 @@ use super::artifact::{self, PushStatus};
 use super::manifest::ExtensionType;
 use super::package::{self, ExtensionTree};
 use crate::oci::cache::BlobCache;
-use crate::oci::client::{OciError, Registries};
+use crate::oci::client::{OciError, Registries, RegistryClient};
 use crate::oci::progress::Progress;
 use crate::oci::reference::version_to_tag;
 use crate::oci::{Digest, Reference, ReferenceDefaults};
@@ -140,35 +140,21 @@ pub async fn publish_one(
             .map_err(|e| OciError::io(&tree.root, e))?
     };
     let built = artifact::build(&tree.manifest, &package);
-    if dry_run {
-        let client = registries.client(&target.registry);
-        return Ok(
-            match client
-                .manifest_digest(&target.repository, &target.target())
-                .await?
-            {
-                Some(d) if d == built.digest => PublishStatus::Unchanged { digest: d },
-                Some(d) if !force => PublishStatus::Conflict {
-                    registry: d,
-                    local: built.digest,
-                },
-                _ => PublishStatus::WouldPublish {
-                    digest: built.digest,
-                },
-            },
-        );
-    }
     let client = registries.client(&target.registry);
-    let existing = client
-        .manifest_digest(&target.repository, &target.target())
-        .await?;
-    if let Some(existing) = &existing
-        && !force
-        && *existing != built.digest
-    {
-        return Ok(PublishStatus::Conflict {
-            registry: existing.clone(),
-            local: built.digest,
+    let existing = match compare(&client, target, &built).await? {
+        Existing::Missing => None,
+        Existing::Same(digest) => return Ok(PublishStatus::Unchanged { digest }),
+        Existing::Other(registry) if !force => {
+            return Ok(PublishStatus::Conflict {
+                registry,
+                local: built.digest,
+            });
+        }
+        Existing::Other(registry) => Some(registry),
+    };
+    if dry_run {
+        return Ok(PublishStatus::WouldPublish {
+            digest: built.digest,
         });
     }
     let outcome = artifact::push(
@@ -193,6 +179,43 @@ pub async fn publish_one(
             digest: outcome.digest,
             previous,
         },
+    })
+}
+
+/// What the registry has under the target's tag, compared with what would be pushed.
+enum Existing {
+    Missing,
+    /// The same extension: the same manifest, or one whose config and content are the same
+    /// and only annotations (CI's revision, a date) differ.
+    Same(Digest),
+    /// Other content.
+    Other(Digest),
+}
+
+/// One HEAD when the manifest is identical or missing; one GET more when its digest differs,
+/// to compare config and content.
+async fn compare(
+    client: &RegistryClient,
+    target: &Reference,
+    built: &artifact::ExtensionArtifact,
+) -> Result<Existing, OciError> {
+    let Some(digest) = client
+        .manifest_digest(&target.repository, &target.target())
+        .await?
+    else {
+        return Ok(Existing::Missing);
+    };
+    if digest == built.digest {
+        return Ok(Existing::Same(digest));
+    }
+    // By digest: the tag may move meanwhile, the comparison is with what HEAD named.
+    let fetched = client
+        .manifest(&target.repository, &digest.to_string())
+        .await?;
+    Ok(if artifact::same_content(&fetched.bytes, built) {
+        Existing::Same(digest)
+    } else {
+        Existing::Other(digest)
     })
 }
 

@@ -86,12 +86,32 @@ impl Cli {
 
     /// Like [`Cli::run`] with `stdin` written to the binary (closed when `None`).
     pub async fn run_with_stdin(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        let mut command = self.command(args);
+        self.run_command(self.command(args), &args.join(" "), stdin)
+            .await
+    }
+
+    /// `provisioning oci …` like [`Cli::oci`], with `env` set on top of the environment (as a
+    /// CI runner sets `GITHUB_SHA`).
+    pub async fn oci_with_env(&self, host: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let all = oci_args(host, args);
+        let mut command = self.command(&all);
+        command.envs(env.iter().copied());
+        self.run_command(command, &all.join(" "), None).await
+    }
+
+    /// Runs a prepared command on a blocking thread, `stdin` written to it (closed when
+    /// `None`).
+    pub async fn run_command(
+        &self,
+        mut command: Command,
+        shown: &str,
+        stdin: Option<&str>,
+    ) -> Output {
         if stdin.is_some() {
             command.stdin(Stdio::piped());
         }
         let input = stdin.map(str::to_string);
-        let shown = args.join(" ");
+        let shown = shown.to_string();
         tokio::task::spawn_blocking(move || {
             let mut child = command.spawn().expect("run provisioning");
             if let Some(input) = input {
