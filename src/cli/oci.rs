@@ -1,12 +1,13 @@
 //! `provisioning oci …`: list, search, tags, inspect, pull, copy, delete, login, logout, config.
 
-use super::exit::{out, outln, usage};
+use super::exit::{Exit, coded, out, outln, usage};
 use std::io::Read;
 use std::path::PathBuf;
 
 use clap::Subcommand;
 use color_eyre::eyre::{Result, WrapErr, bail};
 use serde::Serialize;
+use tokio_util::sync::CancellationToken;
 
 use super::GlobalArgs;
 use super::context::{OciContext, RegistryArgs};
@@ -14,6 +15,7 @@ use super::output::{human_bytes, print_fields, print_structured, print_table};
 use super::progress::ProgressView;
 use super::prompt;
 use crate::extension::artifact::Pulled;
+use crate::oci::client::OciError;
 use crate::oci::credentials::Credential;
 use crate::oci::{browse, copy};
 
@@ -31,12 +33,18 @@ pub enum OciCommand {
     Tags { name: String },
     /// Digest, types, size, annotations, config, layers and referrers of an artifact.
     Inspect { reference: String },
-    /// Download an artifact's files (named by their title annotation).
+    /// Download an artifact's files (named by their title annotation), merged into the output
+    /// directory: files already there stay; one with other content is refused unless
+    /// --overwrite.
     Pull {
         reference: String,
         /// Where to write the files [default: ./<name> for extensions, else .].
         #[arg(long, short = 'o', value_name = "DIR")]
         output_dir: Option<PathBuf>,
+        /// Replace existing files whose content differs from the pulled ones (other files in
+        /// the output directory are never touched).
+        #[arg(long)]
+        overwrite: bool,
     },
     /// Copy an artifact (or every tag) to another repository or registry, digests unchanged.
     Copy {
@@ -110,6 +118,10 @@ pub fn run(command: OciCommand, args: &RegistryArgs, global: &GlobalArgs) -> Res
         .build()?;
     runtime.block_on(async {
         let ctx = OciContext::new(args)?;
+        // Pulls stop through this token at their next safe point and report what is on disk;
+        // everything else is dropped on Ctrl-C, which removes its temp files as it unwinds.
+        let cancel = CancellationToken::new();
+        let reports_own_outcome = matches!(command, OciCommand::Pull { .. });
         let work = async {
             match command {
                 OciCommand::List { all } => list(&ctx, all, global).await,
@@ -119,7 +131,10 @@ pub fn run(command: OciCommand, args: &RegistryArgs, global: &GlobalArgs) -> Res
                 OciCommand::Pull {
                     reference,
                     output_dir,
-                } => pull_command(&ctx, &reference, output_dir, global).await,
+                    overwrite,
+                } => {
+                    pull_command(&ctx, &reference, output_dir, overwrite, &cancel, global).await
+                }
                 OciCommand::Copy {
                     source,
                     target,
@@ -144,15 +159,41 @@ pub fn run(command: OciCommand, args: &RegistryArgs, global: &GlobalArgs) -> Res
                 OciCommand::Publish { root, from_tag, dry_run } => super::publish::publish(&ctx, &root, from_tag.as_deref(), dry_run, global).await,
             }
         };
-        // Ctrl-C drops the work: temp files and staged output are removed as it unwinds.
+        tokio::pin!(work);
         tokio::select! {
-            result = work => result,
-            _ = tokio::signal::ctrl_c() => Err(super::exit::coded(
-                super::exit::Exit::Interrupted,
-                "interrupted; nothing partial was kept",
+            result = &mut work => return result,
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        if !reports_own_outcome {
+            // Dropping the work removes its temp files and staged output.
+            return Err(coded(Exit::Interrupted, "interrupted; nothing partial was kept"));
+        }
+        // A pull checks the token before it commits; a commit already under way finishes.
+        // Either way its own outcome says what is on disk.
+        cancel.cancel();
+        tokio::select! {
+            result = &mut work => interrupted(result),
+            _ = tokio::signal::ctrl_c() => Err(coded(
+                Exit::Interrupted,
+                "interrupted twice; the pull was stopped before its commit or finished it, check the output directory",
             )),
         }
     })
+}
+
+/// What to say after Ctrl-C once the pull itself has ended.
+fn interrupted(result: Result<()>) -> Result<()> {
+    match result {
+        Ok(()) => Err(coded(
+            Exit::Interrupted,
+            "interrupted after the pull had completed: its files are in place",
+        )),
+        Err(e) if matches!(e.downcast_ref::<OciError>(), Some(OciError::Cancelled)) => Err(coded(
+            Exit::Interrupted,
+            "interrupted; nothing partial was kept",
+        )),
+        Err(e) => Err(e),
+    }
 }
 
 fn progress_enabled(ctx: &OciContext, global: &GlobalArgs) -> bool {
@@ -331,20 +372,25 @@ async fn pull_command(
     ctx: &OciContext,
     reference: &str,
     output_dir: Option<PathBuf>,
+    overwrite: bool,
+    cancel: &CancellationToken,
     global: &GlobalArgs,
 ) -> Result<()> {
     let reference = ctx.reference(reference)?;
     let view = ProgressView::start(progress_enabled(ctx, global));
-    let result = crate::extension::artifact::pull_any(
+    let progress = view.progress.clone().with_cancel(cancel.clone());
+    let result = crate::extension::artifact::pull_any_with(
         &ctx.registries,
         &ctx.cache,
         &reference,
         output_dir.as_deref(),
-        &view.progress,
+        overwrite,
+        &progress,
     )
     .await;
+    drop(progress);
     view.finish().await;
-    let report = match result? {
+    let report = match result.map_err(conflict_exit)? {
         Pulled::Extension(pulled) => {
             if !print_structured(global.output, &pulled)? && !global.quiet {
                 outln!(
@@ -375,6 +421,17 @@ async fn pull_command(
         );
     }
     Ok(())
+}
+
+/// A pull refused because the output directory holds other content exits with 5.
+fn conflict_exit(e: OciError) -> color_eyre::Report {
+    match &e {
+        OciError::Io { source, .. } if source.kind() == std::io::ErrorKind::AlreadyExists => coded(
+            Exit::Conflict,
+            format!("{e}\npass --overwrite to replace existing files with the pulled ones"),
+        ),
+        _ => e.into(),
+    }
 }
 
 async fn copy_command(
