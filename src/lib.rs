@@ -4,6 +4,7 @@
 //! The domain modules (`oci`, `registry`) know nothing of the command line (`cli`).
 
 pub mod cli;
+pub mod deps;
 pub mod extension;
 pub mod oci;
 pub mod paths;
