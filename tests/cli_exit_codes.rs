@@ -125,3 +125,94 @@ async fn ctrl_c_mid_pull_exits_130_and_leaves_nothing() {
     assert!(leftovers.is_empty(), "cache temp files left: {leftovers:?}");
     registry.stop().await;
 }
+
+/// Ctrl-C while the pull writes its files (its last layer's cached blob is a FIFO the test
+/// holds open): the binary cancels the pull and waits for its own outcome, which here is
+/// "stopped before the commit"; only then does it say that nothing partial was kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_while_files_are_written_reports_what_the_pull_did() {
+    use common::oci_fixtures::{blob, file_layer, names_in};
+    use std::os::unix::fs::OpenOptionsExt;
+
+    let registry = TestRegistry::start().await;
+    let host = registry.host();
+    let bench = Workbench::new();
+    let late = file_layer("late.txt", b"");
+    Artifact::new(
+        blob("application/vnd.oci.empty.v1+json", b"{}", &[]),
+        vec![file_layer("early.txt", b"early\n"), late.clone()],
+    )
+    .push(&bench.client(&host), "ext/slow", "1.0.0", &bench.scratch())
+    .await;
+    let cli = Cli::new();
+    let fifo = cli
+        .path("cache/blobs/sha256")
+        .join(late.descriptor.digest.hex());
+    std::fs::create_dir_all(fifo.parent().unwrap()).unwrap();
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let args = oci_args(&host, &["pull", "slow:1.0.0", "-o", "out"]);
+    let mut child = cli.command(&args).spawn().unwrap();
+    let pid = child.id() as libc::pid_t;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let writer = loop {
+        match std::fs::File::options()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&fifo)
+        {
+            Ok(writer) => break writer,
+            Err(e) if e.raw_os_error() == Some(libc::ENXIO) => {
+                assert!(
+                    Instant::now() < deadline,
+                    "the pull never read its last layer"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(e) => panic!("open {}: {e}", fifo.display()),
+        }
+    };
+    // SAFETY: `pid` is our own child, which has not been waited for.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    // Once the binary says it is stopping, the token is cancelled; then the write step may
+    // read to the end of the FIFO, and must find the cancel before its commit.
+    let stderr = child.stderr.take().unwrap();
+    let (first, lines) = tokio::task::spawn_blocking(move || {
+        use std::io::BufRead;
+        let mut lines = std::io::BufReader::new(stderr).lines();
+        let first = lines.next().and_then(Result::ok).unwrap_or_default();
+        (first, lines)
+    })
+    .await
+    .unwrap();
+    assert!(first.contains("stopping the pull"), "{first}");
+    drop(writer);
+    let (rest, status) = tokio::task::spawn_blocking(move || {
+        let rest: Vec<String> = lines.map_while(Result::ok).collect();
+        (rest.join("\n"), child.wait().unwrap())
+    })
+    .await
+    .unwrap();
+    let output = std::process::Output {
+        status,
+        stdout: Vec::new(),
+        stderr: format!("{first}\n{rest}").into_bytes(),
+    };
+    assert_failure(&output, exit::INTERRUPTED, "nothing partial was kept");
+    let cwd = cli.path("cwd");
+    assert!(
+        names_in(&cwd).iter().all(|n| !n.contains(".staging-")),
+        "{:?}",
+        names_in(&cwd)
+    );
+    assert!(
+        common::oci_fixtures::files_under(&cwd.join("out")).is_empty(),
+        "nothing was committed"
+    );
+    registry.stop().await;
+}

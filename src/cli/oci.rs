@@ -171,6 +171,7 @@ pub fn run(command: OciCommand, args: &RegistryArgs, global: &GlobalArgs) -> Res
         // A pull checks the token before it commits; a commit already under way finishes.
         // Either way its own outcome says what is on disk.
         cancel.cancel();
+        eprintln!("interrupted; stopping the pull before it commits anything");
         tokio::select! {
             result = &mut work => interrupted(result),
             _ = tokio::signal::ctrl_c() => Err(coded(

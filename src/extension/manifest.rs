@@ -1134,8 +1134,20 @@ impl Checker<'_> {
                 }
             };
             match text.parse::<VersionRange>() {
-                Ok(r) if name_ok => deps.push((dep.clone(), r)),
-                Ok(_) => {}
+                Ok(r) => {
+                    for warning in super::range::warnings(text) {
+                        self.push(
+                            Severity::Warning,
+                            range.pos,
+                            &field,
+                            format!("dependency `{dep}`: {warning}"),
+                            None,
+                        );
+                    }
+                    if name_ok {
+                        deps.push((dep.clone(), r));
+                    }
+                }
                 Err(e) => self.error(
                     range.pos,
                     &field,
@@ -1625,6 +1637,31 @@ min_provisioning_version: "3.0.0"
         for bad in ["linux/", "/amd64", "Linux/amd64", "a/b/c/d", "linux amd64"] {
             assert!(!valid_platform(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn bare_versions_and_ruby_tilde_in_ranges_warn() {
+        let (m, warnings) = ok(
+            "name: a\ntype: cluster\nversion: 1.0.0\ndescription: x\ndependencies:\n  os: \"1.2.3\"\n  etcd: \"~> 3.5\"\n  redis: \"^7.0\"\n",
+        );
+        assert_eq!(m.dependencies.len(), 3, "still accepted");
+        let shown: Vec<(&str, (usize, usize))> =
+            warnings.iter().map(|w| (w.field.as_str(), at(w))).collect();
+        assert_eq!(
+            shown,
+            [("dependencies.os", (6, 7)), ("dependencies.etcd", (7, 9))]
+        );
+        assert!(warnings.iter().all(|w| w.severity == Severity::Warning));
+        assert!(
+            warnings[0].message.contains("means exactly 1.2.3"),
+            "{}",
+            warnings[0].message
+        );
+        assert!(
+            warnings[1].message.contains("is read as `~3.5`"),
+            "{}",
+            warnings[1].message
+        );
     }
 
     #[test]

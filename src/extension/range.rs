@@ -168,6 +168,55 @@ impl<'de> serde::Deserialize<'de> for VersionRange {
     }
 }
 
+/// Spellings that parse but may not mean what their author expects, each with a suggestion:
+/// a bare full version (`1.2.3`) is an exact pin here, as in npm and Helm, while Cargo users
+/// read it as `^1.2.3`; `~>` (Ruby, Terraform) is read as `~`, which for `~>1.2` allows only
+/// 1.2.x where Ruby allows anything below 2.0.
+pub fn warnings(input: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for alt in input.split("||") {
+        if alt.split_whitespace().any(|t| t == "-") {
+            continue;
+        }
+        for piece in alt.split(',') {
+            let mut words = piece.split_whitespace().peekable();
+            while let Some(word) = words.next() {
+                let text = if word.chars().all(is_op_char) {
+                    match words.next() {
+                        Some(next) => format!("{word}{next}"),
+                        None => continue,
+                    }
+                } else {
+                    word.to_string()
+                };
+                let op_len = text.find(|c: char| !is_op_char(c)).unwrap_or(text.len());
+                let (op, version) = text.split_at(op_len);
+                if op == "~>" {
+                    out.push(format!(
+                        "`{text}` is read as `~{version}` (only that minor version's patches); for Ruby's meaning write `>={version}, <NEXT` with the bound you want"
+                    ));
+                } else if op.is_empty() && is_full_version(version) {
+                    out.push(format!(
+                        "`{text}` means exactly {version} (as in npm and Helm, not Cargo's `^`); write `={version}` to pin it, or `^{version}` for compatible updates"
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// `1.2.3` (optionally `v`-prefixed or with a pre-release): all three parts are numbers.
+fn is_full_version(text: &str) -> bool {
+    let body = text.strip_prefix(['v', 'V']).unwrap_or(text);
+    let core = body.split_once('-').map_or(body, |(core, _)| core);
+    let parts: Vec<&str> = core.split('.').collect();
+    parts.len() == 3
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
 /// One `||` alternative: a hyphen range, or comparators separated by commas and/or spaces.
 fn parse_alternative(input: &str, alt: &str) -> Result<VersionReq, RangeError> {
     let tokens: Vec<&str> = alt.split_whitespace().collect();
@@ -570,5 +619,35 @@ mod tests {
         assert!(e.reason().contains("unknown operator `>>`"), "{e}");
         let e = "1.2.3.4".parse::<VersionRange>().unwrap_err();
         assert!(e.reason().contains("more than three parts"), "{e}");
+    }
+
+    #[test]
+    fn bare_versions_and_ruby_tilde_are_warned_about() {
+        let w = warnings("1.2.3");
+        assert_eq!(w.len(), 1);
+        assert!(
+            w[0].contains("means exactly 1.2.3") && w[0].contains("`^1.2.3`"),
+            "{w:?}"
+        );
+        assert_eq!(warnings("v1.2.3-rc.1 || >=2.0").len(), 1);
+        let w = warnings("~> 1.2");
+        assert_eq!(w.len(), 1);
+        assert!(w[0].contains("`~>1.2` is read as `~1.2`"), "{w:?}");
+        for quiet in [
+            "=1.2.3",
+            "^1.2.3",
+            "~1.2.3",
+            ">=1.2.3",
+            "1.2",
+            "1.2.x",
+            "*",
+            "1.0 - 2.0",
+            ">=1.0, <2.0",
+        ] {
+            assert!(warnings(quiet).is_empty(), "{quiet}: {:?}", warnings(quiet));
+        }
+        // Both still mean what the table says.
+        let exact: VersionRange = "1.2.3".parse().unwrap();
+        assert!(exact.matches(&Version::new(1, 2, 3)) && !exact.matches(&Version::new(1, 2, 4)));
     }
 }
