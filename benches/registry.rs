@@ -7,6 +7,11 @@
 //! PUT `?digest=` and pulled with GET (digest verified), by 8 concurrent clients sharing one
 //! HTTP client. Prints wall times, the ratio ours/distribution and each server's peak RSS
 //! (`VmHWM`) next to the targets: our time ≤ 0.8 × distribution's, our peak RSS ≤ 64 MiB.
+//!
+//! Then a load run: 200 clients, each on its own connections, at once push a blob, a config
+//! blob they all share and a tagged manifest, then each pulls another client's manifest and
+//! blob and checks both digests. Prints the time and the count of failed or corrupted
+//! transfers (which must be 0) for both registries.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -156,17 +161,25 @@ where
     start.elapsed()
 }
 
-async fn push(client: reqwest::Client, base: reqwest::Url, blob: &Blob) {
+/// POST then PUT `?digest=` with the whole blob; the answer's status, or the error.
+async fn upload(
+    client: &reqwest::Client,
+    base: &reqwest::Url,
+    repo: &str,
+    blob: &Blob,
+) -> Result<(), String> {
     let response = client
-        .post(base.join(&format!("/v2/{REPO}/blobs/uploads/")).unwrap())
+        .post(base.join(&format!("/v2/{repo}/blobs/uploads/")).unwrap())
         .send()
         .await
-        .expect("POST upload");
-    assert_eq!(response.status(), 202, "POST upload");
+        .map_err(|e| format!("POST upload: {e}"))?;
+    if response.status() != 202 {
+        return Err(format!("POST upload: {}", response.status()));
+    }
     let location = response
         .headers()
         .get("Location")
-        .expect("Location")
+        .ok_or("POST upload: no Location")?
         .to_str()
         .unwrap();
     let mut target = base.join(location).unwrap();
@@ -177,8 +190,17 @@ async fn push(client: reqwest::Client, base: reqwest::Url, blob: &Blob) {
         .body(blob.bytes)
         .send()
         .await
-        .expect("PUT upload");
-    assert_eq!(response.status(), 201, "PUT {}", blob.digest);
+        .map_err(|e| format!("PUT upload: {e}"))?;
+    if response.status() != 201 {
+        return Err(format!("PUT {}: {}", blob.digest, response.status()));
+    }
+    Ok(())
+}
+
+async fn push(client: reqwest::Client, base: reqwest::Url, blob: &Blob) {
+    if let Err(e) = upload(&client, &base, REPO, blob).await {
+        panic!("{e}");
+    }
 }
 
 async fn pull(client: reqwest::Client, base: reqwest::Url, blob: &Blob) {
@@ -246,6 +268,167 @@ fn verdict(met: bool) -> &'static str {
     if met { "met" } else { "NOT met" }
 }
 
+const LOAD_CLIENTS: usize = 200;
+const LOAD_REPO: &str = "bench/load";
+
+/// What a load run saw.
+struct Load {
+    elapsed: Duration,
+    failures: Vec<String>,
+}
+
+fn manifest_for(config: &str, config_size: usize, blob: &Blob) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {
+            "mediaType": "application/vnd.oci.image.config.v1+json",
+            "digest": config,
+            "size": config_size,
+        },
+        "layers": [{
+            "mediaType": "application/vnd.oci.image.layer.v1.tar",
+            "digest": blob.digest,
+            "size": blob.bytes.len(),
+        }],
+    }))
+    .unwrap()
+}
+
+/// One load client: push, then (after every client pushed) pull another client's image.
+async fn load_client(
+    base: reqwest::Url,
+    n: usize,
+    blobs: &'static [Blob],
+    config: &'static Blob,
+    pushed: Arc<tokio::sync::Barrier>,
+) -> Result<(), String> {
+    let client = common::http_client();
+    let blob = &blobs[n];
+    let tag = format!("c{n}");
+    let repo_url = |path: String| base.join(&format!("/v2/{LOAD_REPO}/{path}")).unwrap();
+    let result = async {
+        for b in [config, blob] {
+            upload(&client, &base, LOAD_REPO, b)
+                .await
+                .map_err(|e| format!("client {n}: {e}"))?;
+        }
+        let manifest = manifest_for(&config.digest, config.bytes.len(), blob);
+        let response = client
+            .put(repo_url(format!("manifests/{tag}")))
+            .header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+            .body(manifest)
+            .send()
+            .await
+            .map_err(|e| format!("client {n}: manifest: {e}"))?;
+        if response.status() != 201 {
+            return Err(format!("client {n}: manifest PUT: {}", response.status()));
+        }
+        Ok(())
+    }
+    .await;
+    pushed.wait().await;
+    result?;
+    let other = (n * 7 + 3) % LOAD_CLIENTS;
+    let expected = &blobs[other];
+    let response = client
+        .get(repo_url(format!("manifests/c{other}")))
+        .header("Accept", "application/vnd.oci.image.manifest.v1+json")
+        .send()
+        .await
+        .map_err(|e| format!("client {n}: pull manifest: {e}"))?;
+    if response.status() != 200 {
+        return Err(format!(
+            "client {n}: GET manifest c{other}: {}",
+            response.status()
+        ));
+    }
+    let manifest = response
+        .bytes()
+        .await
+        .map_err(|e| format!("client {n}: manifest body: {e}"))?;
+    if manifest.as_ref() != manifest_for(&config.digest, config.bytes.len(), expected).as_slice() {
+        return Err(format!("client {n}: manifest c{other} differs"));
+    }
+    let body = client
+        .get(repo_url(format!("blobs/{}", expected.digest)))
+        .send()
+        .await
+        .map_err(|e| format!("client {n}: pull blob: {e}"))?
+        .bytes()
+        .await
+        .map_err(|e| format!("client {n}: blob body: {e}"))?;
+    if format!("sha256:{}", hex::encode(Sha256::digest(&body))) != expected.digest {
+        return Err(format!("client {n}: blob of c{other} is corrupted"));
+    }
+    Ok(())
+}
+
+async fn load(url: &str, blobs: &'static [Blob], config: &'static Blob) -> Load {
+    let base = reqwest::Url::parse(url).unwrap();
+    let pushed = Arc::new(tokio::sync::Barrier::new(LOAD_CLIENTS));
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..LOAD_CLIENTS)
+        .map(|n| tokio::spawn(load_client(base.clone(), n, blobs, config, pushed.clone())))
+        .collect();
+    let mut failures = Vec::new();
+    for task in tasks {
+        if let Err(e) = task.await.expect("load client") {
+            failures.push(e);
+        }
+    }
+    Load {
+        elapsed: start.elapsed(),
+        failures,
+    }
+}
+
+fn load_bench(runtime: &tokio::runtime::Runtime) {
+    let blobs: &'static [Blob] = Box::leak(
+        (0..LOAD_CLIENTS)
+            .map(|n| {
+                let bytes: &'static [u8] =
+                    Box::leak(random_bytes(10_000 + n as u64, 16 << 10).into_boxed_slice());
+                Blob {
+                    digest: format!("sha256:{}", hex::encode(Sha256::digest(bytes))),
+                    bytes,
+                }
+            })
+            .collect::<Vec<_>>()
+            .into_boxed_slice(),
+    );
+    let config: &'static Blob = Box::leak(Box::new(Blob {
+        digest: format!("sha256:{}", hex::encode(Sha256::digest(b"{}"))),
+        bytes: b"{}",
+    }));
+    println!(
+        "load: {LOAD_CLIENTS} clients at once, each pushes a 16 KiB blob, a shared config and a manifest, then pulls another's"
+    );
+    let ours = Ours::start();
+    let our = runtime.block_on(load(&ours.url, blobs, config));
+    drop(ours);
+    let distribution = common::distribution::Distribution::start(Default::default())
+        .expect("docker-registry starts");
+    let theirs = runtime.block_on(load(&distribution.url, blobs, config));
+    drop(distribution);
+    for (name, run) in [("ours", &our), ("distribution", &theirs)] {
+        println!(
+            "{name:<14}{:>9.3}s  {} failed or corrupted{}",
+            run.elapsed.as_secs_f64(),
+            run.failures.len(),
+            run.failures
+                .first()
+                .map(|f| format!(" (first: {f})"))
+                .unwrap_or_default()
+        );
+    }
+    println!(
+        "load ratio ours/distribution: {:.2}; nothing corrupted: {}",
+        our.elapsed.as_secs_f64() / theirs.elapsed.as_secs_f64(),
+        verdict(our.failures.is_empty())
+    );
+}
+
 fn main() {
     if !Path::new(common::distribution::BINARY).exists() {
         println!("skipped: docker-registry not installed");
@@ -301,4 +484,5 @@ fn main() {
         TARGET_RSS >> 20,
         verdict(our.peak_rss.is_some_and(|r| r <= TARGET_RSS))
     );
+    load_bench(&runtime);
 }
