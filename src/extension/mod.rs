@@ -2,6 +2,7 @@
 //! reproducible packages, and publishing them as OCI artifacts.
 
 pub mod artifact;
+pub mod ci;
 pub mod manifest;
 pub mod package;
 pub mod publish;
