@@ -59,12 +59,48 @@ async fn requests_without_credentials_are_401() {
         let resp = client.get(format!("{url}{path}")).send().await.unwrap();
         assert_unauthorized(resp).await;
     }
-    let resp = client
-        .post(format!("{url}/v2/some/repo/blobs/uploads/"))
-        .send()
-        .await
-        .unwrap();
-    assert_unauthorized(resp).await;
+    let blob = sha256(b"x");
+    let manifest = serde_json::json!({"schemaVersion": 2}).to_string();
+    let requests = [
+        client.head(format!("{url}/v2/some/repo/blobs/{blob}")),
+        client.head(format!("{url}/v2/some/repo/manifests/latest")),
+        client.get(format!("{url}/v2/some/repo/manifests/latest")),
+        client.get(format!("{url}/v2/some/repo/referrers/{blob}")),
+        client.post(format!("{url}/v2/some/repo/blobs/uploads/")),
+        client
+            .post(format!("{url}/v2/some/repo/blobs/uploads/?digest={blob}"))
+            .body("x"),
+        client.post(format!(
+            "{url}/v2/some/repo/blobs/uploads/?mount={blob}&from=other/repo"
+        )),
+        client
+            .patch(format!("{url}/v2/some/repo/blobs/uploads/any-session"))
+            .body("x"),
+        client.put(format!(
+            "{url}/v2/some/repo/blobs/uploads/any-session?digest={blob}"
+        )),
+        client.get(format!("{url}/v2/some/repo/blobs/uploads/any-session")),
+        client.delete(format!("{url}/v2/some/repo/blobs/uploads/any-session")),
+        client
+            .put(format!("{url}/v2/some/repo/manifests/latest"))
+            .header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+            .body(manifest),
+        client.delete(format!("{url}/v2/some/repo/manifests/latest")),
+        client.delete(format!("{url}/v2/some/repo/blobs/{blob}")),
+    ];
+    for request in requests {
+        let request = request.build().unwrap();
+        let shown = format!("{} {}", request.method(), request.url());
+        let head = request.method() == reqwest::Method::HEAD;
+        let resp = client.execute(request).await.unwrap();
+        if head {
+            // No body to read: the status and the challenge say it all.
+            assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "{shown}");
+            assert!(header(&resp, "www-authenticate").is_some(), "{shown}");
+        } else {
+            assert_unauthorized(resp).await;
+        }
+    }
     assert!(
         !registry.storage_path().join("repositories/some").exists(),
         "an unauthorised request left traces"
