@@ -26,8 +26,15 @@
 //!   which is checked. Polling `/proc/<pid>/status` instead could miss a peak between two
 //!   samples, and an exited process no longer has a `VmHWM` to read.
 //!
-//! Targets: ours ≤ 0.5 × skopeo's time for the many-small sets and ≤ 1.0 × for the 64 MiB
-//! file, push and pull alike; the warm pull sends no blob request; our peak RSS ≤ 64 MiB.
+//! - copy: 64 × 256 KiB between two distribution registries, cold (a fresh destination and
+//!   an empty cache): ours is `provisioning oci copy … --plain-http --no-progress`, skopeo is
+//!   `skopeo copy docker://… docker://…`; each copies its own content, which skopeo put into the
+//!   source registry beforehand (untimed).
+//!
+//! Targets: ours ≤ 0.5 × skopeo's time for the many-small sets and the copy, ≤ 1.0 × for the
+//! 64 MiB file, push and pull alike; the warm pull sends no blob request; our peak RSS ≤ 64 MiB.
+//!
+//! `cargo bench --bench oci_transfer -- copy` runs the copy alone.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -66,6 +73,15 @@ struct ContentSet {
     size: usize,
     target_ratio: f64,
 }
+
+/// The copy between two registries.
+const COPY_SET: ContentSet = ContentSet {
+    name: "copy64x256k",
+    label: "64 × 256 KiB",
+    count: 64,
+    size: 256 << 10,
+    target_ratio: 0.5,
+};
 
 /// The 64 MiB set comes first: its cold pull must be the first child process reaped.
 const SETS: [ContentSet; 3] = [
@@ -364,7 +380,78 @@ fn version(binary: &str, arg: &str) -> String {
         .unwrap_or_default()
 }
 
+/// `provisioning oci copy`, as a user runs it, with its own cache.
+fn our_copy(source: &str, destination: &str, cache: &Path, scratch: &Path) -> Duration {
+    timed(
+        Command::new(env!("CARGO_BIN_EXE_provisioning"))
+            .args(["oci", "copy", source, destination])
+            .args(["--plain-http", "--no-progress"])
+            .env("PROVISIONING_CACHE_DIR", cache)
+            .env("DOCKER_CONFIG", scratch.join("docker"))
+            .env_remove("PROVISIONING_WORKSPACE")
+            .env_remove("REGISTRY_AUTH_FILE")
+            .current_dir(scratch),
+        &format!("provisioning oci copy {source} {destination}"),
+    )
+}
+
+/// Copies 64 × 256 KiB between two fresh registries with each tool; (ours, skopeo).
+fn copy_between_registries(scratch: &Path, seed: u64) -> (Duration, Duration) {
+    let source = common::distribution::Distribution::start(Default::default())
+        .expect("docker-registry starts");
+    let target = common::distribution::Distribution::start(Default::default())
+        .expect("docker-registry starts");
+    let mut times = Vec::new();
+    for (n, tool) in ["ours", "skopeo"].into_iter().enumerate() {
+        let layout = write_layout(
+            &scratch.join(format!("{}/{tool}", COPY_SET.name)),
+            &COPY_SET,
+            mix(seed ^ mix(n as u64 + 1000)),
+        );
+        let repo = format!("bench/copy-{tool}");
+        skopeo_copy(
+            &format!("oci:{}:{TAG}", layout.dir.display()),
+            &format!("docker://{}/{repo}:{TAG}", source.host),
+            "--dest-tls-verify=false",
+        );
+        let from = format!("{}/{repo}:{TAG}", source.host);
+        let to = format!("{}/{repo}:{TAG}", target.host);
+        times.push(if tool == "ours" {
+            let cache = scratch.join(format!("{}/cache", COPY_SET.name));
+            our_copy(&from, &to, &cache, scratch)
+        } else {
+            timed(
+                Command::new(SKOPEO).args([
+                    "--insecure-policy",
+                    "copy",
+                    "--src-tls-verify=false",
+                    "--dest-tls-verify=false",
+                    &format!("docker://{from}"),
+                    &format!("docker://{to}"),
+                ]),
+                &format!("skopeo copy docker://{from} docker://{to}"),
+            )
+        });
+    }
+    (times[0], times[1])
+}
+
+fn print_copy(ours: Duration, skopeo: Duration) -> bool {
+    let ratio = secs(ours) / secs(skopeo);
+    let met = ratio <= COPY_SET.target_ratio;
+    println!(
+        "copy {} between two registries, cold: ours {:.3}s, skopeo {:.3}s, ratio {ratio:.2} (≤ {:.1}: {})",
+        COPY_SET.label,
+        secs(ours),
+        secs(skopeo),
+        COPY_SET.target_ratio,
+        verdict(met)
+    );
+    met
+}
+
 fn main() {
+    let only_copy = std::env::args().skip(1).any(|a| a == "copy");
     for binary in [SKOPEO, common::distribution::BINARY] {
         if !Path::new(binary).exists() {
             let name = Path::new(binary).file_name().unwrap().to_string_lossy();
@@ -386,6 +473,11 @@ fn main() {
         .unwrap()
         .as_nanos() as u64
         ^ u64::from(std::process::id()));
+    if only_copy {
+        let (ours, skopeo) = copy_between_registries(scratch, run_seed);
+        print_copy(ours, skopeo);
+        return;
+    }
     let started = Instant::now();
     let layouts: Vec<(Layout, Layout)> = SETS
         .iter()
@@ -474,6 +566,7 @@ fn main() {
         });
     }
     drop(distribution);
+    let (copy_ours, copy_skopeo) = copy_between_registries(scratch, run_seed);
 
     println!();
     println!(
@@ -525,14 +618,15 @@ fn main() {
             row.warm_blob_gets
         );
     }
+    let copy_met = print_copy(copy_ours, copy_skopeo);
     let peak_rss = peak_rss.filter(|_| rss_before == 0);
     let rss_text = peak_rss
         .map(|b| format!("{:.1} MiB", mib(b)))
         .unwrap_or_else(|| "n/a (another child was reaped first)".into());
     println!();
     println!(
-        "targets: ours ≤ 0.5 × skopeo for 50 × 1 MiB and 200 × 16 KiB, ≤ 1.0 × for 1 × 64 MiB (push and pull): {}",
-        verdict(ratios_met)
+        "targets: ours ≤ 0.5 × skopeo for 50 × 1 MiB and 200 × 16 KiB and the copy, ≤ 1.0 × for 1 × 64 MiB (push and pull): {}",
+        verdict(ratios_met && copy_met)
     );
     println!(
         "         warm pull sends no blob request: {}",

@@ -108,7 +108,8 @@ impl Registries {
             .user_agent(concat!("provisioning/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(15))
             .read_timeout(Duration::from_secs(60))
-            .pool_max_idle_per_host(options.concurrency.max(1) * 2)
+            // Copies run up to four small blobs per slot; keep a connection for each.
+            .pool_max_idle_per_host(options.concurrency.max(1) * 8)
             .no_proxy();
         if let Some(path) = &options.ca_file {
             let pem = std::fs::read(path).map_err(|e| OciError::io(path, e))?;
