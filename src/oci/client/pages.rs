@@ -49,9 +49,10 @@ impl Pages {
         };
         if self.seen.contains(&path) {
             return Err(protocol(format!(
-                "the {} pages link back to {path}, a page already read; stopped instead of \
+                "the {} pages link back to {}, a page already read; stopped instead of \
                  going in circles",
-                self.what
+                self.what,
+                shown(&path)
             )));
         }
         if self.seen.len() >= self.limit {
@@ -75,6 +76,17 @@ impl Pages {
                 .and_then(|page| next_link(headers, &page))
                 .map(|url| url.to_string())
         };
+    }
+}
+
+/// A page as errors name it: its path and query (the host is the registry's).
+fn shown(url: &str) -> String {
+    match Url::parse(url) {
+        Ok(url) => match url.query() {
+            Some(query) => format!("{}?{query}", url.path()),
+            None => url.path().to_string(),
+        },
+        Err(_) => url.to_string(),
     }
 }
 
@@ -240,7 +252,7 @@ mod tests {
         let error = pages.next_path().unwrap_err();
         assert!(
             matches!(&error, OciError::Protocol { message, .. }
-                if message.contains("tag list pages link back to") && message.contains("/a")),
+                if message.contains("tag list pages link back to /a,")),
             "{error}"
         );
     }

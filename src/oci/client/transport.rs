@@ -21,9 +21,10 @@ use crate::oci::progress::{Progress, TransferEvent};
 pub(super) enum Retries {
     /// Retry broken connections and 408/429/5xx.
     Yes,
-    /// Send once (an upload session's PUT: a retry must start a new session, which only the
-    /// caller can do).
-    No,
+    /// Retry 408/429/5xx (the registry answered, so it saw the request whole), but not a
+    /// connection that broke: an upload session's PUT whose body broke mid-way leaves the
+    /// session in an unknown state, and only the caller can start a new one.
+    AnsweredOnly,
 }
 
 impl RegistryClient {
@@ -56,9 +57,9 @@ impl RegistryClient {
         // no credentials of ours.
         let own = self.is_own(&url);
         let what = format!("{method} {}", strip_query(path));
-        let attempts = match retries {
+        let transport_attempts = match retries {
             Retries::Yes => self.retry.attempts,
-            Retries::No => 1,
+            Retries::AnsweredOnly => 1,
         };
         let mut attempt = 0u32;
         let mut authenticated = false;
@@ -108,7 +109,7 @@ impl RegistryClient {
                 Ok(response) => response,
                 Err(e) => {
                     let e = e.without_url();
-                    if attempt < attempts
+                    if attempt < transport_attempts
                         && (e.is_connect() || e.is_timeout() || e.is_request() || e.is_body())
                     {
                         let delay = self.retry.delay(attempt);
@@ -143,7 +144,7 @@ impl RegistryClient {
                     .await?;
                 continue;
             }
-            if is_retryable(status) && attempt < attempts {
+            if is_retryable(status) && attempt < self.retry.attempts {
                 let delay = retry_after(response.headers())
                     .unwrap_or_else(|| self.retry.delay(attempt))
                     .min(Duration::from_secs(60));

@@ -143,8 +143,8 @@ impl RegistryClient {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/octet-stream"),
         );
-        // Sent once: a body broken mid-way leaves this session in an unknown state, so a retry
-        // (by the caller) starts a new one.
+        // Not sent again on a broken connection: a body broken mid-way leaves this session in
+        // an unknown state, so the retry (upload_blob's) starts a new one.
         let response = self
             .send_with(
                 Method::PUT,
@@ -152,7 +152,7 @@ impl RegistryClient {
                 headers,
                 body,
                 &scope_push(repo),
-                Retries::No,
+                Retries::AnsweredOnly,
             )
             .await?;
         if response.status() == StatusCode::NOT_FOUND
