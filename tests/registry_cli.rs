@@ -332,11 +332,13 @@ async fn start_on_a_port_in_use_is_refused() {
     let addr = taken.local_addr().unwrap().to_string();
     let (output, _stopper) = env.start(&addr, &[]);
     assert_failure(&output, exit::FAILURE, &addr);
-    assert!(
-        stderr(&output).to_lowercase().contains("in use"),
-        "{}",
+    assert_eq!(
+        stderr(&output).matches("Address already in use").count(),
+        1,
+        "said once:\n{}",
         stderr(&output)
     );
+    assert!(stderr(&output).contains("--addr"), "{}", stderr(&output));
     assert_eq!(env.status_json()["running"], false);
     assert_eq!(env.serving_processes(), Vec::<u64>::new());
 }
@@ -584,4 +586,63 @@ async fn gc_of_a_directory_that_is_no_storage_is_refused() {
         std::fs::read_to_string(env.storage().join("notes.txt")).unwrap(),
         "mine"
     );
+}
+
+/// `status` and `stop` without `--storage` find the registry this user started elsewhere; with
+/// two started they ask which one; with none, `status` exits 3.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_and_stop_find_the_registry_this_user_started() {
+    let env = Env::new();
+    let started = env.start_fresh("127.0.0.1", &[]);
+    assert_success(&started.output);
+
+    let status = env.run(&["oci-registry", "status", "--output", "json"]);
+    assert_success(&status);
+    let json: Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(json["storage"], env.storage_arg(), "{json}");
+    assert!(json["pid"].is_u64(), "{json}");
+
+    // A second registry started elsewhere: a bare stop must be told which.
+    let other_storage = env.cli.path("storage-2").display().to_string();
+    let _stop_second = Stopper {
+        command: env.command(&["oci-registry", "stop", "--storage", &other_storage]),
+    };
+    let mut second = None;
+    for _ in 0..ATTEMPTS {
+        let addr = format!("127.0.0.1:{}", free_port());
+        let output = env.run(&[
+            "oci-registry",
+            "start",
+            "--storage",
+            &other_storage,
+            "--addr",
+            &addr,
+        ]);
+        if output.status.success() {
+            second = Some(output);
+            break;
+        }
+        assert!(stderr(&output).contains("in use"), "{}", stderr(&output));
+    }
+    assert!(second.is_some(), "the second registry did not start");
+    let ambiguous = env.run(&["oci-registry", "stop"]);
+    assert_failure(&ambiguous, exit::USAGE, "--storage");
+    assert!(
+        stderr(&ambiguous).contains(&other_storage),
+        "{}",
+        stderr(&ambiguous)
+    );
+    assert_success(&env.run(&["oci-registry", "stop", "--storage", &other_storage]));
+
+    let stopped = env.run(&["oci-registry", "stop"]);
+    assert_success(&stopped);
+    assert!(stdout(&stopped).contains("stopped"), "{}", stdout(&stopped));
+    let none = env.run(&["oci-registry", "status"]);
+    assert_eq!(
+        none.status.code(),
+        Some(exit::NOT_RUNNING),
+        "{}",
+        stderr(&none)
+    );
+    assert!(stdout(&none).contains("not running"), "{}", stdout(&none));
 }

@@ -296,3 +296,60 @@ fn demo_without_a_terminal_is_a_usage_error() {
     assert!(!stderr.contains("demo registry at"), "{stderr}");
     assert!(demo_dirs(&cli.path("tmp")).is_empty());
 }
+
+/// `provisioning` with no arguments on a terminal opens the workbench (here on an unreachable
+/// default registry, which it explains), and `q` quits with 0.
+#[test]
+fn no_arguments_on_a_terminal_open_the_workbench() {
+    if !common::require_peer("tmux") {
+        return;
+    }
+    let scratch = tempfile::tempdir().expect("temp dir");
+    let env: Vec<String> = isolated_env(scratch.path())
+        .iter()
+        .map(|(var, path)| format!("{var}={}", path.display()))
+        .collect();
+    let tmux = Tmux {
+        socket: format!("provisioning-bare-{}", std::process::id()),
+    };
+    let mut args = vec![
+        "new-session",
+        "-d",
+        "-s",
+        SESSION,
+        "-x",
+        "120",
+        "-y",
+        "40",
+        "env",
+    ];
+    args.extend(env.iter().map(String::as_str));
+    args.push(env!("CARGO_BIN_EXE_provisioning"));
+    tmux.ok(&args);
+    tmux.ok(&["set-option", "-w", "-t", SESSION, "remain-on-exit", "on"]);
+    let screen = tmux.wait_for("the workbench", |s| s.contains("1 Registry"));
+    assert!(!screen.contains("Usage:"), "not the help: {screen}");
+    tmux.keys(&["q"]);
+    let status = tmux.wait_for("the exit", |_| {
+        tmux.ok(&["display-message", "-p", "-t", SESSION, "#{pane_dead}"])
+            .trim()
+            == "1"
+    });
+    let code = tmux.ok(&[
+        "display-message",
+        "-p",
+        "-t",
+        SESSION,
+        "#{pane_dead_status}",
+    ]);
+    assert_eq!(code.trim(), "0", "{status}");
+}
+
+/// Without a terminal and without a command there is nothing to open: the help goes to stderr
+/// and the exit code says usage.
+#[test]
+fn no_arguments_without_a_terminal_print_help_and_exit_2() {
+    let output = run_binary(&Cli::new(), &[]);
+    common::assert_failure(&output, common::exit::USAGE, "Usage:");
+    assert!(output.stdout.is_empty());
+}

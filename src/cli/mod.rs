@@ -1,6 +1,7 @@
 //! The command line: parses arguments, calls the domain, renders results.
 
 mod context;
+mod dep;
 pub mod exit;
 mod generate;
 mod module;
@@ -25,8 +26,7 @@ pub use output::OutputFormat;
 #[command(
     name = "provisioning",
     version,
-    propagate_version = true,
-    arg_required_else_help = true
+    propagate_version = true
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -88,6 +88,13 @@ pub enum Command {
         #[command(subcommand)]
         command: module::ModuleCommand,
     },
+    /// Resolve, lock, install, show and update the workspace's dependencies.
+    Dep {
+        #[command(flatten)]
+        registry: dep::DepArgs,
+        #[command(subcommand)]
+        command: dep::DepCommand,
+    },
     /// Print shell completions.
     Completions {
         /// bash, zsh, fish, elvish or powershell.
@@ -139,8 +146,9 @@ fn run(cli: Cli) -> color_eyre::Result<()> {
                 },
             );
         }
-        Cli::command().print_help()?;
-        return Ok(());
+        // Not on a terminal (a script, a pipe): there is nothing to open, so say how to use it.
+        eprintln!("{}", Cli::command().render_help());
+        return Err(exit::silent(exit::Exit::Usage));
     };
     match command {
         Command::Ui { registry, ui } => workbench::ui(&registry, &ui),
@@ -150,6 +158,7 @@ fn run(cli: Cli) -> color_eyre::Result<()> {
         Command::Generate(command) => generate::run(command, &cli.global),
         Command::Workspace(command) => workspace::run(command, &cli.global),
         Command::Module { registry, command } => module::run(command, &registry, &cli.global),
+        Command::Dep { registry, command } => dep::run(command, &registry, &cli.global),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,

@@ -39,6 +39,39 @@ impl StorageArg {
         let dir = self.storage.clone().unwrap_or_else(default_storage_dir);
         std::path::absolute(&dir).wrap_err_with(|| format!("cannot resolve {}", dir.display()))
     }
+
+    /// The storage `status` and `stop` act on: the one given; else the default storage when a
+    /// registry serves it; else the one registry this user started elsewhere. Several started
+    /// elsewhere (and none on the default) must be told apart with `--storage`.
+    fn running_dir(&self) -> color_eyre::Result<PathBuf> {
+        let default = self.dir()?;
+        if self.storage.is_some() || daemon::running(&default).is_some() {
+            return Ok(default);
+        }
+        let mut started = daemon::started();
+        match started.len() {
+            0 => Ok(default),
+            1 => Ok(started.remove(0).storage),
+            _ => {
+                let list: Vec<String> = started
+                    .iter()
+                    .map(|r| {
+                        format!(
+                            "  --storage {}  ({}, pid {})",
+                            r.storage.display(),
+                            r.endpoint,
+                            r.pid
+                        )
+                    })
+                    .collect();
+                Err(super::exit::usage(format!(
+                    "{} registries you started are running; name one:\n{}",
+                    started.len(),
+                    list.join("\n")
+                )))
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -184,6 +217,9 @@ fn start(args: &ServeArgs, global: &GlobalArgs) -> color_eyre::Result<()> {
         &storage,
         &log_file,
     )?;
+    if let Err(e) = daemon::remember_started(&storage) {
+        tracing::warn!("cannot note the started registry: {e}");
+    }
     if !print_structured(global.output, &record)? && !global.quiet {
         outln!("Registry started at {}", record.endpoint);
         print_fields(&[
@@ -196,7 +232,7 @@ fn start(args: &ServeArgs, global: &GlobalArgs) -> color_eyre::Result<()> {
 }
 
 fn stop(args: &StorageArg, global: &GlobalArgs) -> color_eyre::Result<()> {
-    let stopped = daemon::stop(&args.dir()?, Duration::from_secs(15))?;
+    let stopped = daemon::stop(&args.running_dir()?, Duration::from_secs(15))?;
     if !print_structured(global.output, &stopped)? && !global.quiet {
         if stopped.killed {
             outln!(
@@ -212,7 +248,7 @@ fn stop(args: &StorageArg, global: &GlobalArgs) -> color_eyre::Result<()> {
 
 /// Prints the state of the registry on that storage; exits 3 when none runs there.
 fn status(args: &StorageArg, global: &GlobalArgs) -> color_eyre::Result<()> {
-    let status = daemon::status(&args.dir()?)?;
+    let status = daemon::status(&args.running_dir()?)?;
     let result = if status.pid.is_some() {
         Ok(())
     } else {

@@ -45,7 +45,7 @@ pub struct RegistryStatus {
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
     #[error(
-        "a registry is already running on storage {storage} (pid {pid}, {endpoint}); stop it with `provisioning oci-registry stop`"
+        "a registry is already running on storage {storage} (pid {pid}, {endpoint}); stop it with `provisioning oci-registry stop --storage {storage}`"
     )]
     AlreadyRunning {
         storage: PathBuf,
@@ -68,7 +68,7 @@ pub enum DaemonError {
         pid: u32,
         waited: Duration,
     },
-    #[error("the registry did not start{}:\n{log}", exit.map(|c| format!(" (exit code {c})")).unwrap_or_default())]
+    #[error("the registry did not start{}: {}", exit.map(|c| format!(" (exit code {c})")).unwrap_or_default(), child_error(log))]
     StartFailed { exit: Option<i32>, log: String },
     #[error("{0}")]
     Io(#[from] io::Error),
@@ -132,6 +132,48 @@ pub fn running(storage: &Path) -> Option<PidRecord> {
     }
     let record = read_pid_record(storage)?;
     (holds_lock(record.pid, storage) != Some(false)).then_some(record)
+}
+
+/// Where `start` notes the storages it started a registry on, one small file each, so that
+/// `status` and `stop` without `--storage` find them.
+fn started_dir() -> PathBuf {
+    crate::paths::data_dir().join("oci-registry-started")
+}
+
+fn started_note(storage: &Path) -> PathBuf {
+    let digest = crate::oci::Digest::sha256_of(storage.as_os_str().as_encoded_bytes());
+    started_dir().join(&digest.hex()[..16])
+}
+
+/// Notes that a registry was started on `storage` (an absolute path).
+pub fn remember_started(storage: &Path) -> io::Result<()> {
+    std::fs::create_dir_all(started_dir())?;
+    let note = started_note(storage);
+    let temp = note.with_extension("tmp");
+    std::fs::write(&temp, storage.as_os_str().as_encoded_bytes())?;
+    std::fs::rename(&temp, &note)
+}
+
+/// The registries this user started that still run, by storage path; notes of registries that
+/// stopped are removed.
+pub fn started() -> Vec<PidRecord> {
+    let Ok(entries) = std::fs::read_dir(started_dir()) else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    for entry in entries.flatten() {
+        let Ok(text) = std::fs::read_to_string(entry.path()) else {
+            continue;
+        };
+        match running(Path::new(text.trim_end())) {
+            Some(record) => found.push(record),
+            None => {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+    found.sort_by(|a, b| a.storage.cmp(&b.storage));
+    found
 }
 
 /// The status of the registry on `storage`. Creates nothing where it is pointed.
@@ -208,6 +250,17 @@ pub fn start(
             });
         }
         std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+/// What the registry process said about its failure: its `error:` report (once, without the
+/// log lines before it), else the end of its log.
+fn child_error(log: &str) -> String {
+    let lines: Vec<&str> = log.lines().collect();
+    match lines.iter().position(|l| l.starts_with("error: ")) {
+        Some(at) => lines[at..].join("\n")["error: ".len()..].to_string(),
+        None if log.is_empty() => "it wrote nothing to its log".to_string(),
+        None => format!("its log ends with:\n{log}"),
     }
 }
 

@@ -35,10 +35,11 @@ pub enum StartError {
         "storage {path} is in use by another registry or a running `oci-registry gc`; stop the registry with `provisioning oci-registry stop --storage {path}` (or wait for gc), or use another --storage"
     )]
     StorageLocked { path: PathBuf },
-    #[error("cannot listen on {addr}: {source}{hint}", hint = if source.kind() == std::io::ErrorKind::AddrInUse { "; another program uses this port: choose another with --addr" } else { "" })]
+    // `error` is said in the message, not chained, so it is reported once.
+    #[error("cannot listen on {addr}: {error}{hint}", hint = if error.kind() == std::io::ErrorKind::AddrInUse { "; another program uses this port: choose another with --addr" } else { "" })]
     Bind {
         addr: SocketAddr,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error(transparent)]
     Htpasswd(#[from] HtpasswdError),
@@ -77,13 +78,13 @@ impl RunningRegistry {
         let tls = config.tls.as_ref().map(tls_acceptor).transpose()?;
         let listener = TcpListener::bind(config.addr)
             .await
-            .map_err(|source| StartError::Bind {
+            .map_err(|error| StartError::Bind {
                 addr: config.addr,
-                source,
+                error,
             })?;
-        let addr = listener.local_addr().map_err(|source| StartError::Bind {
+        let addr = listener.local_addr().map_err(|error| StartError::Bind {
             addr: config.addr,
-            source,
+            error,
         })?;
         let state = Arc::new(RegistryState {
             uploads: Arc::new(Uploads::new(
