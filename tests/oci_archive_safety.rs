@@ -71,10 +71,21 @@ async fn assert_refused(registry: &TestRegistry, artifact: Artifact, tag: &str, 
     assert_no_stray(base.path(), tag);
 }
 
+/// The absolute path a hostile title names: in a directory this test run owns, so a leftover
+/// from an earlier run cannot decide the outcome.
+fn absolute_target() -> std::path::PathBuf {
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| tempfile::tempdir().expect("temp dir"))
+        .path()
+        .join("evil")
+}
+
 fn assert_no_stray(base: &Path, tag: &str) {
+    let target = absolute_target();
     assert!(
-        !Path::new("/etc/evil").exists(),
-        "{tag}: /etc/evil exists after the pull"
+        !target.exists(),
+        "{tag}: {} exists after the pull",
+        target.display()
     );
     let files = files_under(base);
     assert!(files.is_empty(), "{tag}: files written: {files:?}");
@@ -92,16 +103,12 @@ fn hostile_files(title: &str) -> Artifact {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_titles_and_archives_are_refused() {
-    assert!(!Path::new("/etc/evil").exists());
+    let target = absolute_target();
+    assert!(!target.exists());
+    let target = target.to_str().unwrap();
     let registry = TestRegistry::start().await;
     assert_refused(&registry, hostile_files("../../x"), "parent", "../../x").await;
-    assert_refused(
-        &registry,
-        hostile_files("/etc/evil"),
-        "absolute",
-        "/etc/evil",
-    )
-    .await;
+    assert_refused(&registry, hostile_files(target), "absolute", target).await;
     assert_refused(&registry, hostile_files("a/../../b"), "inner", "a/../../b").await;
 
     let archive = Artifact::new(
