@@ -101,12 +101,24 @@ impl OciContext {
                 .plain_http_registries
                 .extend(w.config.plain_http_hosts());
         }
-        // The workspace's token is for the workspace's registry and no other host.
-        let token = match (&effective.registry, &effective.auth_token_path) {
-            (Some(host), Some(path)) => Some(TokenFile::new(host.clone(), path.clone())),
-            _ => None,
-        };
-        let credentials = CredentialStore::from_env(token);
+        // Each workspace token is for the host of the block that names it, and no other.
+        let tokens: Vec<TokenFile> = workspace
+            .as_ref()
+            .map(|w| {
+                let mut hosts: Vec<String> =
+                    w.config.endpoints().into_iter().map(|e| e.host).collect();
+                hosts.sort();
+                hosts.dedup();
+                hosts
+                    .into_iter()
+                    .filter_map(|host| {
+                        let path = w.config.endpoint_for(&host)?.auth_token_path?;
+                        Some(TokenFile::new(host, path))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let credentials = CredentialStore::from_env(tokens);
         let registries = Registries::new(options, credentials)?;
         let cache_dir = workspace
             .as_ref()

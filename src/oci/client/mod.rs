@@ -288,6 +288,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn docker_hub_is_reached_at_its_api_host() {
+        let store = CredentialStore::new(PathBuf::from("/nonexistent/config.json"), None, None);
+        let registries = Registries::new(ClientOptions::default(), store).unwrap();
+        for name in ["docker.io", "index.docker.io", "registry-1.docker.io"] {
+            let client = registries.client(name);
+            assert_eq!(client.base_url(), "https://registry-1.docker.io", "{name}");
+            // Credentials are still looked up under the name the user gave.
+            assert_eq!(client.registry(), name);
+        }
+        assert_eq!(registries.client("ghcr.io").base_url(), "https://ghcr.io");
+    }
+
+    #[test]
     fn backoff_is_capped() {
         let policy = RetryPolicy::default();
         assert_eq!(policy.delay(1), Duration::from_millis(200));

@@ -164,7 +164,8 @@ pub enum CredentialError {
 pub struct CredentialStore {
     docker_config: PathBuf,
     auth_json: Option<PathBuf>,
-    token_file: Option<TokenFile>,
+    /// Workspace tokens, each for its own host.
+    token_files: Vec<TokenFile>,
     helper_dir: Option<PathBuf>,
     helper_timeout: Duration,
 }
@@ -173,7 +174,7 @@ impl CredentialStore {
     /// `$DOCKER_CONFIG/config.json` else `~/.docker/config.json`; `$REGISTRY_AUTH_FILE` (else
     /// `$XDG_RUNTIME_DIR/containers/auth.json` if it exists); the workspace's token file (a `~/`
     /// prefix expanded).
-    pub fn from_env(token_file: Option<TokenFile>) -> CredentialStore {
+    pub fn from_env(token_files: impl IntoIterator<Item = TokenFile>) -> CredentialStore {
         let home = home_dir();
         let docker_config = match non_empty_env("DOCKER_CONFIG") {
             Some(dir) => PathBuf::from(dir).join("config.json"),
@@ -190,11 +191,15 @@ impl CredentialStore {
                 let path = runtime.join("containers").join("auth.json");
                 path.exists().then_some(path)
             });
-        let token_file = token_file.map(|t| TokenFile {
-            path: expand_home(&t.path, home.as_deref()),
-            ..t
-        });
-        CredentialStore::new(docker_config, auth_json, token_file)
+        let mut store = CredentialStore::new(docker_config, auth_json, None);
+        store.token_files = token_files
+            .into_iter()
+            .map(|t| TokenFile {
+                path: expand_home(&t.path, home.as_deref()),
+                ..t
+            })
+            .collect();
+        store
     }
 
     /// Explicit paths, for callers that already know them (and for tests).
@@ -206,7 +211,7 @@ impl CredentialStore {
         CredentialStore {
             docker_config,
             auth_json,
-            token_file,
+            token_files: token_file.into_iter().collect(),
             helper_dir: None,
             helper_timeout: HELPER_TIMEOUT,
         }
@@ -216,6 +221,11 @@ impl CredentialStore {
     pub fn with_helper_timeout(mut self, timeout: Duration) -> CredentialStore {
         self.helper_timeout = timeout;
         self
+    }
+
+    /// The workspace token for `registry`'s host, if there is one.
+    fn token_file_for(&self, registry: &str) -> Option<&TokenFile> {
+        self.token_files.iter().find(|t| t.serves(registry))
     }
 
     /// Looks for `docker-credential-*` programs in `dir` before PATH, so a caller (or a test)
@@ -258,8 +268,7 @@ impl CredentialStore {
         {
             return Ok(Some((credential, CredentialSource::AuthJson(path.clone()))));
         }
-        if let Some(token) = &self.token_file
-            && token.serves(registry)
+        if let Some(token) = self.token_file_for(registry)
             && let Some(secret) = read_token_file(&token.path)?
         {
             return Ok(Some((
@@ -438,8 +447,7 @@ impl CredentialStore {
                 Err(e) => sources.push(format!("{} (unusable: {e})", path.display())),
             }
         }
-        if let Some(token) = &self.token_file
-            && token.serves(registry)
+        if let Some(token) = self.token_file_for(registry)
             && token.path.is_file()
         {
             sources.push(CredentialSource::TokenFile(token.path.clone()).to_string());

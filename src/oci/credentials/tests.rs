@@ -290,6 +290,27 @@ fn token_file_last_and_only_for_its_host() {
 }
 
 #[test]
+fn each_token_file_serves_its_own_host() {
+    let f = Fixture::new();
+    let a = f.write("a-token", "token-a\n");
+    let b = f.write("b-token", "token-b\n");
+    let store = CredentialStore::from_env([
+        TokenFile::new("a.example", a.clone()),
+        TokenFile::new("b.example:5000", b.clone()),
+    ]);
+    let found = |host: &str| store.get(host).expect("get").map(|(c, _)| c);
+    assert_eq!(
+        found("a.example"),
+        Some(Credential::Token("token-a".into()))
+    );
+    assert_eq!(
+        found("b.example:5000"),
+        Some(Credential::Token("token-b".into()))
+    );
+    assert_eq!(found("b.example"), None);
+}
+
+#[test]
 fn token_file_readable_by_others_still_works_and_blank_is_none() {
     let f = Fixture::new();
     let token = f.write("token", "tok\n");
