@@ -160,6 +160,10 @@ pub fn demo(args: &DemoArgs, quiet: bool) -> Result<()> {
         };
         say(format!("published {} sample extension versions", published));
         say(format!("sample workspace at {}", workspace.display()));
+        say(format!(
+            "resolve and install its dependencies: cd {} && provisioning dep resolve",
+            workspace.display()
+        ));
 
         let result = if args.no_ui {
             say("press Ctrl-C to stop".into());

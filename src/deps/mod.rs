@@ -10,9 +10,13 @@
 pub mod events;
 pub mod explain;
 pub mod graph;
+pub mod install;
+pub mod lock;
 pub mod provider;
 pub mod resolve;
 pub mod source;
+pub mod sync;
+pub mod update;
 pub mod versions;
 
 pub use events::{ResolveEvent, ResolveEvents};

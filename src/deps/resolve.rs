@@ -42,6 +42,8 @@ pub struct ResolveOptions {
     /// Versions held exactly beside the modules (`dep update NAME --to V` of a dependency or
     /// of a module given as a range), with the repository each comes from.
     pub hold: Vec<(String, Repo, Version)>,
+    /// Modules whose exact pin is lifted for this run (`dep update NAME` looks for the newest).
+    pub float: Vec<String>,
     pub events: ResolveEvents,
     pub cancel: CancellationToken,
 }
@@ -55,6 +57,7 @@ impl ResolveOptions {
             offline: false,
             locked: BTreeMap::new(),
             hold: Vec::new(),
+            float: Vec::new(),
             events: ResolveEvents::silent(),
             cancel: CancellationToken::new(),
         }
@@ -184,6 +187,9 @@ pub async fn resolve(
             (ModuleSource::Oci { reference, .. }, requirement) => (
                 Origin::Registry(Repo::of(reference)),
                 match requirement {
+                    Requirement::Exact(_) if options.float.contains(&module.name) => {
+                        Wanted::Range(VersionRange::any())
+                    }
                     Requirement::Exact(v) => Wanted::Exact(v.clone()),
                     Requirement::Range(r) => Wanted::Range(r.clone()),
                     Requirement::Local => Wanted::Range(VersionRange::any()),

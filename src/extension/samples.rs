@@ -118,6 +118,7 @@ pub async fn publish(
         })
         .collect();
     if failed.is_empty() {
+        publish_platform(registries, &defaults.registry).await?;
         Ok(entries.len())
     } else {
         Err(format!(
@@ -125,4 +126,70 @@ pub async fn publish(
             failed.join("\n")
         ))
     }
+}
+
+/// The small core and platform artifacts the sample workspace pins: (repository, tag, what).
+pub const PLATFORM_ARTIFACTS: [(&str, &str, &str); 3] = [
+    ("provisioning-core", "v3.5.0", "core"),
+    ("provisioning-platform/orchestrator", "v1.2.0", "platform"),
+    ("provisioning-platform/control-center", "v1.2.0", "platform"),
+];
+
+/// Publishes [`PLATFORM_ARTIFACTS`] to `registry`: each a config naming it and one small text
+/// layer, so `dep resolve` in the sample workspace can pin them by digest. Publishing again
+/// changes nothing (the bytes are the same).
+pub async fn publish_platform(
+    registries: &crate::oci::client::Registries,
+    registry: &str,
+) -> Result<(), String> {
+    use crate::oci::Digest;
+    let client = registries.client(registry);
+    for (repository, tag, what) in PLATFORM_ARTIFACTS {
+        let name = repository.rsplit('/').next().unwrap_or(repository);
+        let version = tag.trim_start_matches('v');
+        let config = serde_json::to_vec(
+            &serde_json::json!({"name": name, "version": version, "kind": what}),
+        )
+        .expect("JSON values serialize");
+        let layer =
+            format!("{name} {version}: a sample {what} artifact of the provisioning demo\n")
+                .into_bytes();
+        let (config_digest, layer_digest) = (Digest::sha256_of(&config), Digest::sha256_of(&layer));
+        let manifest = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": crate::oci::media_type::OCI_MANIFEST,
+            "artifactType": format!("application/vnd.provisioning.{what}.v1"),
+            "config": {"mediaType": format!("application/vnd.provisioning.{what}.config.v1+json"), "digest": config_digest.to_string(), "size": config.len()},
+            "layers": [{"mediaType": "text/plain", "digest": layer_digest.to_string(), "size": layer.len(),
+                        "annotations": {crate::oci::manifest::TITLE: "README.txt"}}],
+            "annotations": {"org.opencontainers.image.title": name, "org.opencontainers.image.version": version},
+        }))
+        .expect("JSON values serialize");
+        let fail = |e: crate::oci::client::OciError| {
+            format!("publishing {registry}/{repository}:{tag}: {e}")
+        };
+        for (digest, bytes) in [(&config_digest, &config), (&layer_digest, &layer)] {
+            if client
+                .blob_size(repository, digest)
+                .await
+                .map_err(fail)?
+                .is_none()
+            {
+                client
+                    .upload_bytes(repository, digest, bytes)
+                    .await
+                    .map_err(fail)?;
+            }
+        }
+        client
+            .put_manifest(
+                repository,
+                tag,
+                crate::oci::media_type::OCI_MANIFEST,
+                &manifest,
+            )
+            .await
+            .map_err(fail)?;
+    }
+    Ok(())
 }
