@@ -303,9 +303,10 @@ fn validate(spec: &CiSpec) -> Result<(), CiError> {
             })?;
         let authority = rest.split('/').next().unwrap_or_default();
         if authority.contains('@') && !url.starts_with("ssh://") {
+            let host = authority.rsplit('@').next().unwrap_or_default();
             return Err(invalid(
                 "--install-from",
-                url,
+                &url.replacen(authority, &format!("***@{host}"), 1),
                 "it holds credentials; a workflow file is no place for them (use a public or runner-readable URL)",
             ));
         }
