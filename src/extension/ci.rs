@@ -370,7 +370,7 @@ fn variables(spec: &CiSpec) -> Vec<(&'static str, String)> {
     let (secrets_place, gitea_env_note) = match provider {
         CiProvider::Gitea => (
             "Settings > Actions > Secrets",
-            ", which Gitea Actions sets as GitHub does",
+            " (Gitea Actions sets both, as GitHub does)",
         ),
         _ => ("Settings > Secrets and variables > Actions", ""),
     };
