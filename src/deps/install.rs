@@ -11,7 +11,7 @@ use std::fs;
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 
-use futures_util::{StreamExt, TryStreamExt};
+use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
@@ -147,32 +147,33 @@ pub async fn install(
             _ => todo.push(extension),
         }
     }
-    // Downloads run concurrently; commits follow, one by one, in install order.
+    // Downloads run concurrently; each extension is committed, in install order, as soon as
+    // its own download (and those before it) are done.
     let concurrency = options
         .concurrency
         .unwrap_or(DEFAULT_BLOB_CONCURRENCY)
         .max(1);
-    let packages: Vec<PathBuf> = futures_util::stream::iter(todo.iter().copied())
-        .map(|e| package_of(e, options))
-        .buffered(concurrency)
-        .try_collect()
-        .await?;
-    for (extension, package) in todo.iter().zip(packages) {
+    let mut packages = futures_util::stream::iter(todo.iter().copied())
+        .map(|e| async move { package_of(e, options).await.map(|p| (e, p)) })
+        .buffered(concurrency);
+    while let Some(next) = packages.next().await {
+        let (extension, package) = next?;
         if options.cancel.is_cancelled() {
             return Err(InstallError::Cancelled);
         }
         let dir = install_path(workspace, extension);
         let name = extension.name.clone();
-        let extension = (*extension).clone();
+        let extension = extension.clone();
         let cancel = options.cancel.clone();
         tokio::task::spawn_blocking(move || commit(&extension, &package, &dir, &cancel))
             .await
             .map_err(|e| InstallError::Extension {
-                name: "install".into(),
+                name: name.clone(),
                 message: format!("stopped: {e}"),
             })??;
         report.installed.push(name);
     }
+    drop(packages);
     report.removed = remove_unlocked(&root, lock)?;
     drop(guard);
     Ok(report)
