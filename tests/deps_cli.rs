@@ -528,3 +528,41 @@ async fn conflicts_views_and_updates_through_the_binary() {
             .contains("kubernetes:1.29.3")
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_same_flow_against_distribution() {
+    let Some(distribution) = common::distribution::Distribution::start(Default::default()) else {
+        return;
+    };
+    let host = distribution.host.clone();
+    publish(&host).await;
+    let cli = Cli::new();
+    let ws = sample_workspace(&cli, &host);
+    let out = dep(&cli, &ws, &["resolve"]).await;
+    assert_success(&out);
+    assert!(
+        text(&out.stdout).contains("Installed 10 extension(s)"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_success(&dep(&cli, &ws, &["resolve", "--locked"]).await);
+    assert_success(&dep(&cli, &ws, &["update", "os", "--to", "1.0.0"]).await);
+    assert_eq!(locked_version(&ws, "os"), "1.0.0");
+    assert_success(&dep(&cli, &ws, &["resolve"]).await);
+    assert_eq!(locked_version(&ws, "os"), "1.0.0");
+    let config = ws.join("config/provisioning.yaml");
+    let original = fs::read_to_string(&config).unwrap();
+    fs::write(
+        &config,
+        original.replace("kubernetes:1.28.0", "kubernetes:1.31.1"),
+    )
+    .unwrap();
+    assert_failure(
+        &dep(&cli, &ws, &["resolve"]).await,
+        common::exit::CONFLICT,
+        "cilium 1.14.0 needs kubernetes >=1.26.0, <1.30.0",
+    );
+    fs::write(&config, &original).unwrap();
+    drop(distribution);
+    assert_success(&dep(&cli, &ws, &["resolve", "--offline"]).await);
+}
