@@ -143,6 +143,8 @@ struct Run {
 }
 
 /// Runs the binary and reaps exactly that child with `wait4`, for its own peak RSS.
+// Reaped by `wait4` below, which clippy does not see.
+#[allow(clippy::zombie_processes)]
 fn run(args: &[&str], cache: &Path) -> Run {
     let started = Instant::now();
     let child = Command::new(env!("CARGO_BIN_EXE_provisioning"))
