@@ -442,7 +442,7 @@ async fn conflicts_views_and_updates_through_the_binary() {
     assert_success(&tree);
     let shown = text(&tree.stdout);
     assert!(
-        shown.contains("buildkit 0.12.0\n└── containerd 1.7.0\n    └── runc 1.2.0"),
+        shown.contains("buildkit 0.12.0\n├── containerd 1.7.0\n│   └── runc 1.2.0\n├── kubernetes 1.28.0\n│   ├── containerd 1.7.0 (*)\n│   └── etcd 3.5.12\n└── oci-reg 2.0.1\n    └── os 1.1.0\n"),
         "{shown}"
     );
     assert!(shown.contains("(*)"), "{shown}");
@@ -456,7 +456,7 @@ async fn conflicts_views_and_updates_through_the_binary() {
     let depth = dep(&cli, &ws, &["tree", "kubernetes", "--depth", "1"]).await;
     assert_eq!(
         text(&depth.stdout),
-        "kubernetes 1.28.0\n└── containerd 1.7.0\n└── etcd 3.5.12\n"
+        "kubernetes 1.28.0\n├── containerd 1.7.0\n└── etcd 3.5.12\n"
     );
     let dup = dep(&cli, &ws, &["tree", "--duplicates"]).await;
     assert!(

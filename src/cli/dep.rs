@@ -504,18 +504,8 @@ async fn tree(
         TreeFormat::Text => {
             let lines = graph.tree(start, invert.is_some(), depth);
             if !print_structured(global.output, &lines)? {
-                for line in lines {
-                    let indent = if line.level == 0 {
-                        String::new()
-                    } else {
-                        format!("{}└── ", "    ".repeat(line.level - 1))
-                    };
-                    outln!(
-                        "{indent}{} {}{}",
-                        line.name,
-                        line.version,
-                        if line.repeated { " (*)" } else { "" }
-                    );
+                for text in draw_tree(&lines) {
+                    outln!("{text}");
                 }
             }
         }
@@ -524,6 +514,37 @@ async fn tree(
         Some(report) => Err(report),
         None => Ok(()),
     }
+}
+
+/// `cargo tree`'s drawing: `├──` before a child with siblings after it, `└──` before the
+/// last, `│` continuing a parent's line.
+fn draw_tree(lines: &[crate::deps::graph::TreeLine]) -> Vec<String> {
+    let mut out = Vec::new();
+    // Whether each open ancestor level is drawn as its parent's last child.
+    let mut last_at: Vec<bool> = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        let last = lines[i + 1..]
+            .iter()
+            .find(|l| l.level <= line.level)
+            .is_none_or(|l| l.level < line.level);
+        last_at.truncate(line.level);
+        let mut text = String::new();
+        if line.level > 0 {
+            for &ancestor_last in last_at.iter().skip(1) {
+                text.push_str(if ancestor_last { "    " } else { "│   " });
+            }
+            text.push_str(if last { "└── " } else { "├── " });
+        }
+        text.push_str(&format!(
+            "{} {}{}",
+            line.name,
+            line.version,
+            if line.repeated { " (*)" } else { "" }
+        ));
+        out.push(text);
+        last_at.push(last);
+    }
+    out
 }
 
 /// The graph the lock describes, `flagged` marked.
