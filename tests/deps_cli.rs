@@ -519,6 +519,22 @@ async fn conflicts_views_and_updates_through_the_binary() {
         common::exit::CONFLICT,
         "cilium 1.14.0 needs kubernetes",
     );
+    // The graph shows the conflict's extensions in red, over what the lock knows.
+    let dot = dep(&cli, &ws, &["tree", "--format", "dot"]).await;
+    assert_eq!(dot.status.code(), Some(common::exit::CONFLICT));
+    let drawn = text(&dot.stdout);
+    assert!(
+        drawn.contains("\"cilium\" [label=\"cilium 1.14.0\", style=bold, color=red"),
+        "{drawn}"
+    );
+    assert!(
+        drawn.contains("\"kubernetes\" [label=\"kubernetes 1.28.0\", style=bold, color=red"),
+        "{drawn}"
+    );
+    assert!(
+        !drawn.contains("\"runc\" [label=\"runc 1.2.0\", color=red"),
+        "{drawn}"
+    );
     // The way out works.
     assert_success(&dep(&cli, &ws, &["update", "kubernetes", "--to", "1.29.3"]).await);
     assert_eq!(locked_version(&ws, "kubernetes"), "1.29.3");

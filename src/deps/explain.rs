@@ -20,6 +20,8 @@ pub struct Explanation {
     pub facts: Vec<String>,
     /// Changes that would resolve, each with its command.
     pub ways_out: Vec<WayOut>,
+    /// The extensions that take part in the conflict.
+    pub involved: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -295,9 +297,18 @@ pub fn explain(tree: &Tree, provider: &Provider) -> Explanation {
         root_facts.insert(0, format!("the workspace pins {}", and_list(&pins)));
     }
     root_facts.extend(facts);
+    let mut involved: Vec<String> = packages
+        .iter()
+        .filter_map(|p| match p {
+            Pkg::Ext(name) => Some(name.clone()),
+            _ => None,
+        })
+        .collect();
+    involved.sort();
     Explanation {
         facts: root_facts,
         ways_out: Vec::new(),
+        involved,
     }
 }
 
