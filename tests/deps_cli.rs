@@ -389,6 +389,22 @@ async fn update_rolls_back_and_the_next_resolve_keeps_it() {
     assert!(after.contains("# Loaded extension modules"), "{after}");
     assert_eq!(locked_version(&ws, "kubernetes"), "1.27.11");
     assert_success(&dep(&cli, &ws, &["resolve", "--locked"]).await);
+    // Without --to: the newest that fits everything else, written back as the pin.
+    let out = dep(&cli, &ws, &["update", "cilium"]).await;
+    assert_success(&out);
+    assert!(
+        fs::read_to_string(&config)
+            .unwrap()
+            .contains("provisioning-extensions/cilium:1.15.3\""),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(locked_version(&ws, "cilium"), "1.15.3");
+    assert_success(&dep(&cli, &ws, &["update", "os"]).await);
+    assert_eq!(locked_version(&ws, "os"), "1.1.0");
+    assert_success(&dep(&cli, &ws, &["resolve", "--locked"]).await);
+    assert_success(&dep(&cli, &ws, &["update", "cilium", "--to", "1.14.0"]).await);
+    let after = fs::read_to_string(&config).unwrap();
     // Outside what cilium accepts: refused with the explanation, nothing written.
     let out = dep(&cli, &ws, &["update", "kubernetes", "--to", "1.31.1"]).await;
     assert_failure(

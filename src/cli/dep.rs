@@ -211,6 +211,7 @@ impl EventLine {
                         bar.set_message(format!("resolving: {names} names, {versions} versions read; chose {name} {version}"));
                     }
                     ResolveEvent::Done { .. }
+                    | ResolveEvent::Failed { .. }
                     | ResolveEvent::Conflict { .. }
                     | ResolveEvent::Cycle { .. } => break,
                     _ => bar.set_message(format!(

@@ -26,6 +26,8 @@ pub enum ResolveEvent {
     Conflict { explanation: String },
     /// The resolved graph has a cycle.
     Cycle { path: Vec<String> },
+    /// Stopped by something other than a conflict (a registry, a local module, cancel).
+    Failed { message: String },
     /// Finished: how many extensions, and how many requests were sent.
     Done { extensions: usize, requests: usize },
 }

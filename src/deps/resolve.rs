@@ -265,10 +265,14 @@ pub async fn resolve(
                     explanation: explanation.to_string(),
                 });
             }
-            if let ResolveError::Cycle(path) = &e {
-                options
+            match &e {
+                ResolveError::Conflict(_) => {}
+                ResolveError::Cycle(path) => options
                     .events
-                    .emit(ResolveEvent::Cycle { path: path.clone() });
+                    .emit(ResolveEvent::Cycle { path: path.clone() }),
+                other => options.events.emit(ResolveEvent::Failed {
+                    message: other.to_string(),
+                }),
             }
             return Err(e);
         }
