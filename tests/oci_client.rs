@@ -1105,3 +1105,48 @@ async fn config_and_manifest_reads_are_capped_without_a_content_length() {
     assert_eq!(bytes, small.bytes);
     registry.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_into_a_new_repository_asks_about_no_blob() {
+    let source = TestRegistry::start().await;
+    let target = TestRegistry::start().await;
+    let proxy = FaultProxy::start(&target.url).await;
+    let bench = Workbench::new();
+    let artifact = Artifact::extension("fresh", "1.0.0", "into a new repository");
+    artifact
+        .push(
+            &bench.client(&source.host()),
+            "team/app",
+            "1.0.0",
+            &bench.scratch(),
+        )
+        .await;
+    let from = reference(&format!("{}/team/app:1.0.0", source.host()));
+    let to = reference(&format!("{}/mirror/app:1.0.0", proxy.host));
+    let (registries, cache) = (&bench.registries, &bench.cache);
+    let (from, to, progress) = (&from, &to, &Progress::silent());
+    let copy_once = move || copy::copy(registries, cache, from, to, false, progress);
+    let blob_heads = |proxy: &FaultProxy| {
+        proxy
+            .seen()
+            .iter()
+            .filter(|r| r.method == "HEAD" && r.path.contains("/blobs/"))
+            .count()
+    };
+    // Cold: the repository does not exist, so no blob can be there to ask about.
+    let report = copy_once().await.unwrap();
+    assert_eq!(
+        report.blobs_transferred,
+        artifact.blobs().len(),
+        "{report:?}"
+    );
+    assert_eq!(blob_heads(&proxy), 0, "{:?}", proxy.seen());
+    // Warm: every blob is asked about, and none is sent again.
+    proxy.clear_seen();
+    let report = copy_once().await.unwrap();
+    assert_eq!(report.blobs_skipped, artifact.blobs().len(), "{report:?}");
+    assert_eq!(report.blobs_transferred, 0, "{report:?}");
+    assert_eq!(blob_heads(&proxy), artifact.blobs().len());
+    source.stop().await;
+    target.stop().await;
+}

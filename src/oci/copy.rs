@@ -41,6 +41,10 @@ struct Copier<'a> {
     progress: &'a Progress,
     concurrency: usize,
     done: HashSet<Digest>,
+    /// The target repository did not exist when the copy began: no blob there to ask about.
+    target_is_new: bool,
+    /// Blobs this copy has put in the target (indexes and tags share them).
+    placed: std::sync::Mutex<HashSet<Digest>>,
     report: CopyReport,
 }
 
@@ -53,15 +57,24 @@ pub async fn copy(
     all_tags: bool,
     progress: &Progress,
 ) -> Result<CopyReport> {
+    let target_client = registries.client(&target.registry);
+    // One request instead of a HEAD per blob into a repository that does not exist yet (any
+    // doubt, and every blob is asked about as usual).
+    let target_is_new = !target_client
+        .repository_exists(&target.repository)
+        .await
+        .unwrap_or(true);
     let mut copier = Copier {
         source: registries.client(&source.registry),
-        target: registries.client(&target.registry),
+        target: target_client,
         source_repo: source.repository.clone(),
         target_repo: target.repository.clone(),
         cache,
         progress,
         concurrency: registries.options().concurrency,
         done: HashSet::new(),
+        target_is_new,
+        placed: std::sync::Mutex::default(),
         report: CopyReport::default(),
     };
     let tags = if all_tags {
@@ -203,9 +216,36 @@ impl Copier<'_> {
     }
 
     async fn copy_blob(&self, descriptor: &Descriptor) -> Result<Outcome> {
+        let outcome = self.place_blob(descriptor).await?;
+        self.placed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(descriptor.digest.clone());
+        Ok(outcome)
+    }
+
+    async fn place_blob(&self, descriptor: &Descriptor) -> Result<Outcome> {
         let digest = &descriptor.digest;
+        let placed = self
+            .placed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(digest);
+        if placed {
+            self.progress.emit(TransferEvent::Finished {
+                digest: digest.clone(),
+                outcome: Outcome::AlreadyPresent,
+            });
+            return Ok(Outcome::AlreadyPresent);
+        }
         let same_registry = self.source.registry() == self.target.registry();
-        let present = self.target.blob_size(&self.target_repo, digest);
+        let present = async {
+            if self.target_is_new {
+                Ok(None)
+            } else {
+                self.target.blob_size(&self.target_repo, digest).await
+            }
+        };
         // Between registries, a small blob is fetched while the target is asked whether it has
         // it: one round trip less on the path every small blob waits on, and at worst a few
         // bytes read for nothing (they stay in the cache).

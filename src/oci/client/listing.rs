@@ -1,11 +1,11 @@
 //! Listing: the ping, the catalog and tag lists, each followed through its `Link` pages.
 
-use reqwest::Method;
 use reqwest::header::HeaderMap;
+use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 
 use super::pages::Pages;
-use super::{Body, CATALOG_SCOPE, OciError, RegistryClient, Result, scope_pull};
+use super::{Body, CATALOG_SCOPE, OciError, RegistryClient, Result, scope_pull, scope_push};
 
 impl RegistryClient {
     /// `GET /v2/`: checks the registry answers and the credentials are accepted.
@@ -69,6 +69,26 @@ impl RegistryClient {
             out.extend(page.repositories);
         }
         Ok(out)
+    }
+
+    /// Whether `repo` exists: one tag asked for, under the push scope a copy into it needs
+    /// anyway. `false` only when the registry says 404; it then holds no blob in `repo`.
+    pub async fn repository_exists(&self, repo: &str) -> Result<bool> {
+        let path = format!("/v2/{repo}/tags/list?n=1");
+        let response = self
+            .send(
+                Method::GET,
+                &path,
+                HeaderMap::new(),
+                Body::Empty,
+                &scope_push(repo),
+            )
+            .await?;
+        match response.status() {
+            StatusCode::NOT_FOUND => Ok(false),
+            s if s.is_success() => Ok(true),
+            _ => Err(self.fail(&format!("GET {path}"), response).await),
+        }
     }
 
     /// Every tag of `repo`, following `Link` pages of up to 1000 tags.
