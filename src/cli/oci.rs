@@ -103,9 +103,11 @@ pub enum OciCommand {
         /// The monorepo root.
         #[arg(default_value = ".")]
         root: PathBuf,
-        /// A tag like taskservs/kubernetes/v1.28.0: publish just that extension.
-        #[arg(long, value_name = "TAG")]
-        from_tag: Option<String>,
+        /// A tag like taskservs/kubernetes/v1.28.0: publish just that extension. Without a
+        /// value, the tag of the CI build: GITHUB_REF_NAME when GITHUB_REF_TYPE=tag (GitHub and
+        /// Gitea Actions), else CI_COMMIT_TAG (GitLab); none, or one off the pattern, exits 2.
+        #[arg(long, value_name = "TAG", num_args = 0..=1)]
+        from_tag: Option<Option<String>>,
         /// Validate, package and compare with the registry, but push nothing.
         #[arg(long)]
         dry_run: bool,
@@ -156,7 +158,13 @@ pub fn run(command: OciCommand, args: &RegistryArgs, global: &GlobalArgs) -> Res
                     (None, None) => Err(usage("name the extension directory: `oci package DIR` or `oci package validate DIR`")),
                 },
                 OciCommand::Push { dir, name, ext_version, force } => super::publish::push(&ctx, &dir, &name, &ext_version, force, global).await,
-                OciCommand::Publish { root, from_tag, dry_run } => super::publish::publish(&ctx, &root, from_tag.as_deref(), dry_run, global).await,
+                OciCommand::Publish { root, from_tag, dry_run } => {
+                    let from_tag = match from_tag {
+                        Some(None) => Some(crate::extension::ci::release_tag_from_process_env().map_err(usage)?.tag),
+                        given => given.flatten(),
+                    };
+                    super::publish::publish(&ctx, &root, from_tag.as_deref(), dry_run, global).await
+                }
             }
         };
         tokio::pin!(work);
