@@ -797,19 +797,31 @@ async fn tags(cli: &Cli, host: &str, ca: &Path, name: &str) -> Vec<String> {
     tags
 }
 
+/// The variables a CI sets on a tag or branch build, the other CI's set empty so whatever the
+/// test machine's own environment says cannot stand in for them.
 fn ci_env(provider: &str, tag: Option<&str>) -> Vec<(&'static str, String)> {
+    let mut env = vec![
+        ("GITHUB_REF_TYPE", String::new()),
+        ("GITHUB_REF_NAME", String::new()),
+        ("CI_COMMIT_TAG", String::new()),
+        ("CI_COMMIT_BRANCH", String::new()),
+    ];
+    let mut set = |key: &str, value: &str| {
+        env.iter_mut().find(|(k, _)| *k == key).unwrap().1 = value.to_string();
+    };
     match (provider, tag) {
-        ("gitlab", Some(tag)) => vec![("CI_COMMIT_TAG", tag.to_string())],
-        ("gitlab", None) => vec![("CI_COMMIT_BRANCH", "main".to_string())],
-        (_, Some(tag)) => vec![
-            ("GITHUB_REF_TYPE", "tag".to_string()),
-            ("GITHUB_REF_NAME", tag.to_string()),
-        ],
-        (_, None) => vec![
-            ("GITHUB_REF_TYPE", "branch".to_string()),
-            ("GITHUB_REF_NAME", "main".to_string()),
-        ],
+        ("gitlab", Some(tag)) => set("CI_COMMIT_TAG", tag),
+        ("gitlab", None) => set("CI_COMMIT_BRANCH", "main"),
+        (_, Some(tag)) => {
+            set("GITHUB_REF_TYPE", "tag");
+            set("GITHUB_REF_NAME", tag);
+        }
+        (_, None) => {
+            set("GITHUB_REF_TYPE", "branch");
+            set("GITHUB_REF_NAME", "main");
+        }
     }
+    env
 }
 
 async fn run_pipeline(provider: &str) {
