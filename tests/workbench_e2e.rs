@@ -110,7 +110,6 @@ impl Drop for Tmux {
     }
 }
 
-
 /// The variables that put every directory the demo uses under `scratch`, and those directories.
 fn isolated_env(scratch: &Path) -> Vec<(String, PathBuf)> {
     ["cache", "data", "config", "docker", "tmp"]

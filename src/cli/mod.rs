@@ -23,11 +23,7 @@ pub use output::OutputFormat;
 
 /// Publish, find, resolve and install infrastructure extensions as OCI artifacts.
 #[derive(Debug, Parser)]
-#[command(
-    name = "provisioning",
-    version,
-    propagate_version = true
-)]
+#[command(name = "provisioning", version, propagate_version = true)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
