@@ -101,7 +101,7 @@ pub enum DepCommand {
 }
 
 /// Exit 3 for the dependency commands: the lock is out of date (or a tag moved) under `--locked`.
-const LOCK_OUT_OF_DATE: Exit = Exit::NotRunning;
+const LOCK_OUT_OF_DATE: Exit = Exit::LOCK_OUT_OF_DATE;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum TreeFormat {

@@ -5,7 +5,7 @@
 //! | 0 | success (also when stdout is a pipe that closed early, as in `… \| head -1`) |
 //! | 1 | the operation failed |
 //! | 2 | usage: the command line is wrong (unknown flag, missing argument, malformed reference) |
-//! | 3 | not running: no registry runs on that storage |
+//! | 3 | not running (no registry runs on that storage), or out of date (`dep … --locked`: the lock would change or a tag moved) |
 //! | 4 | not found: the repository, tag or digest does not exist |
 //! | 5 | conflict: the version exists with other content (bump it or `--force`) |
 //! | 130 | interrupted by Ctrl-C; nothing partial was kept |
@@ -29,6 +29,11 @@ pub enum Exit {
     NotFound = 4,
     Conflict = 5,
     Interrupted = 130,
+}
+
+impl Exit {
+    /// 3 also says "the lock is out of date" for the dependency commands under `--locked`.
+    pub const LOCK_OUT_OF_DATE: Exit = Exit::NotRunning;
 }
 
 impl From<Exit> for ExitCode {
