@@ -6,63 +6,15 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use common::cli::Cli;
+use common::deps::{client, dep_args, publish, sample_workspace};
 use common::faults::FaultProxy;
 use common::{assert_failure, assert_success, text};
-use provisioning::oci::ReferenceDefaults;
-use provisioning::oci::cache::BlobCache;
-use provisioning::oci::client::{ClientOptions, Registries};
-use provisioning::oci::credentials::CredentialStore;
-
-fn client(scratch: &Path) -> (Registries, BlobCache) {
-    common::install_crypto();
-    let registries = Registries::new(
-        ClientOptions {
-            plain_http: true,
-            ..ClientOptions::default()
-        },
-        CredentialStore::new(scratch.join("docker/config.json"), None, None),
-    )
-    .unwrap();
-    (registries, BlobCache::open(scratch.join("cache")).unwrap())
-}
-
-/// Publishes the samples (with the core and platform artifacts) to `host`.
-async fn publish(host: &str) {
-    let scratch = tempfile::tempdir().unwrap();
-    let (registries, cache) = client(scratch.path());
-    provisioning::extension::samples::publish(
-        &scratch.path().join("samples"),
-        &registries,
-        &cache,
-        &ReferenceDefaults {
-            registry: host.to_string(),
-            namespace: "provisioning-extensions".into(),
-        },
-    )
-    .await
-    .unwrap();
-}
-
-/// The sample workspace in the CLI's home, pointed at `host`.
-fn sample_workspace(cli: &Cli, host: &str) -> PathBuf {
-    let ws = cli.path("ws");
-    fs::create_dir_all(ws.join("config")).unwrap();
-    fs::write(
-        ws.join("config/provisioning.yaml"),
-        provisioning::extension::samples::workspace_config(host),
-    )
-    .unwrap();
-    ws
-}
 
 async fn dep(cli: &Cli, ws: &Path, args: &[&str]) -> std::process::Output {
-    let mut all = vec!["dep"];
-    all.extend_from_slice(args);
-    all.extend(["--workspace", ws.to_str().unwrap()]);
-    cli.run(&all).await
+    cli.run(&dep_args(ws, args)).await
 }
 
 fn lock(ws: &Path) -> serde_yaml::Value {

@@ -11,61 +11,13 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::cli::Cli;
+use common::deps::{client, dep_args, publish, sample_workspace as workspace};
 use common::faults::{Fault, FaultKind, FaultProxy};
 use common::{assert_failure, assert_success, text};
 use futures_util::StreamExt;
 use provisioning::extension::package::{ARTIFACT_TYPE, CONFIG_MEDIA_TYPE, CONTENT_MEDIA_TYPE};
-use provisioning::oci::cache::BlobCache;
-use provisioning::oci::client::{ClientOptions, Registries, RegistryClient};
-use provisioning::oci::credentials::CredentialStore;
-use provisioning::oci::{Digest, ReferenceDefaults};
-
-fn client(scratch: &Path) -> (Registries, BlobCache) {
-    common::install_crypto();
-    let registries = Registries::new(
-        ClientOptions {
-            plain_http: true,
-            ..ClientOptions::default()
-        },
-        CredentialStore::new(scratch.join("docker/config.json"), None, None),
-    )
-    .unwrap();
-    (registries, BlobCache::open(scratch.join("cache")).unwrap())
-}
-
-async fn publish(host: &str) {
-    let scratch = tempfile::tempdir().unwrap();
-    let (registries, cache) = client(scratch.path());
-    provisioning::extension::samples::publish(
-        &scratch.path().join("samples"),
-        &registries,
-        &cache,
-        &ReferenceDefaults {
-            registry: host.to_string(),
-            namespace: "provisioning-extensions".into(),
-        },
-    )
-    .await
-    .unwrap();
-}
-
-fn workspace(cli: &Cli, host: &str) -> PathBuf {
-    let ws = cli.path("ws");
-    fs::create_dir_all(ws.join("config")).unwrap();
-    fs::write(
-        ws.join("config/provisioning.yaml"),
-        provisioning::extension::samples::workspace_config(host),
-    )
-    .unwrap();
-    ws
-}
-
-fn dep_args<'a>(ws: &'a Path, args: &[&'a str]) -> Vec<&'a str> {
-    let mut all = vec!["dep"];
-    all.extend_from_slice(args);
-    all.extend(["--workspace", ws.to_str().unwrap()]);
-    all
-}
+use provisioning::oci::Digest;
+use provisioning::oci::client::RegistryClient;
 
 /// Every file under `dir`, with its bytes.
 fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {

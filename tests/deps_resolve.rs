@@ -3,6 +3,8 @@
 
 mod common;
 
+use common::deps::client;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -10,9 +12,6 @@ use std::sync::OnceLock;
 use provisioning::deps::source::Repo;
 use provisioning::deps::{ResolveError, ResolveEvent, ResolveEvents, ResolveOptions, resolve};
 use provisioning::oci::ReferenceDefaults;
-use provisioning::oci::cache::BlobCache;
-use provisioning::oci::client::{ClientOptions, Registries};
-use provisioning::oci::credentials::CredentialStore;
 use provisioning::workspace::Workspace;
 
 /// One registry with the samples for every test of this file, on a runtime that outlives them.
@@ -45,20 +44,6 @@ fn shared_registry() -> &'static str {
         });
         rx.recv().unwrap()
     })
-}
-
-fn client(scratch: &Path) -> (Registries, BlobCache) {
-    common::install_crypto();
-    let registries = Registries::new(
-        ClientOptions {
-            plain_http: true,
-            ..ClientOptions::default()
-        },
-        CredentialStore::new(scratch.join("docker/config.json"), None, None),
-    )
-    .unwrap();
-    let cache = BlobCache::open(scratch.join("cache")).unwrap();
-    (registries, cache)
 }
 
 /// A workspace on `host` whose taskservs/providers/clusters lists are given as YAML lines.

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod cli;
+pub mod deps;
 pub mod distribution;
 pub mod extension_fixtures;
 pub mod faults;
