@@ -32,3 +32,9 @@ pub fn config_dir() -> PathBuf {
         .map(|p| p.config_dir().to_path_buf())
         .unwrap_or_else(|| PathBuf::from(".provisioning/config"))
 }
+
+/// The user's own settings for the `oci` commands outside a workspace (default registry,
+/// namespace, plain-HTTP hosts, cache dir): `<config dir>/config.yaml`.
+pub fn user_config_file() -> PathBuf {
+    config_dir().join("config.yaml")
+}

@@ -20,13 +20,21 @@ pub struct RegistryArgs {
     /// with config/provisioning.yaml].
     #[arg(long, global = true, value_name = "DIR")]
     pub workspace: Option<PathBuf>,
-    /// Registry for short references [default: the workspace's, else localhost:5000].
-    #[arg(long, global = true, value_name = "HOST[:PORT]")]
+    /// Registry for short references [default: the workspace's, else the user config's, else
+    /// localhost:5000].
+    #[arg(
+        long,
+        global = true,
+        value_name = "HOST[:PORT]",
+        env = "PROVISIONING_REGISTRY"
+    )]
     pub registry: Option<String>,
-    /// Namespace for short references [default: the workspace's, else provisioning-extensions].
+    /// Namespace for short references [default: the workspace's, else the user config's, else
+    /// provisioning-extensions].
     #[arg(long, global = true, value_name = "NS")]
     pub namespace: Option<String>,
-    /// Talk plain HTTP to registries.
+    /// Talk plain HTTP to registries [default: HTTPS, falling back to plain HTTP for a loopback
+    /// registry (localhost, 127.0.0.0/8, ::1) that does not speak TLS].
     #[arg(long, global = true)]
     pub plain_http: bool,
     /// Skip TLS certificate verification.
@@ -59,9 +67,51 @@ impl RegistryArgs {
     }
 }
 
+/// The user's own settings (`<config dir>/config.yaml`), used where no flag and no workspace
+/// says otherwise.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    /// Registry for short references.
+    #[serde(default)]
+    pub registry: Option<String>,
+    /// Namespace for short references.
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// Registries (`host[:port]`) reached over plain HTTP.
+    #[serde(default)]
+    pub plain_http: Vec<String>,
+    /// Where pulled blobs are cached.
+    #[serde(default)]
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl UserConfig {
+    /// Reads `path`; a missing file is an empty configuration, an unreadable one an error.
+    pub fn load(path: &std::path::Path) -> Result<Option<UserConfig>> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e).wrap_err_with(|| format!("cannot read {}", path.display())),
+        };
+        if text.trim().is_empty() {
+            return Ok(Some(UserConfig::default()));
+        }
+        let config: UserConfig = serde_yaml::from_str(&text).wrap_err_with(|| {
+            format!(
+                "{} is not a valid user config (keys: registry, namespace, plain_http, cache_dir)",
+                path.display()
+            )
+        })?;
+        Ok(Some(config))
+    }
+}
+
 /// Resolved settings for one command.
 pub struct OciContext {
     pub workspace: Option<Workspace>,
+    /// The user config file, when one was read.
+    pub user_config: Option<PathBuf>,
     pub defaults: ReferenceDefaults,
     pub registries: Registries,
     pub cache: BlobCache,
@@ -76,16 +126,24 @@ impl OciContext {
             .as_ref()
             .map(|w| w.config.effective_registry())
             .unwrap_or_default();
+        // The workspace's settings win over the user's; flags win over both.
+        let user_config_path = crate::paths::user_config_file();
+        let user = UserConfig::load(&user_config_path)?;
+        let user_config = user.as_ref().map(|_| user_config_path);
+        let user = user.unwrap_or_default();
         let defaults = ReferenceDefaults {
             registry: args
                 .registry
                 .clone()
+                .filter(|r| !r.is_empty())
                 .or_else(|| effective.registry.clone())
+                .or_else(|| user.registry.clone())
                 .unwrap_or_else(|| DEFAULT_REGISTRY.to_string()),
             namespace: args
                 .namespace
                 .clone()
                 .or_else(|| effective.namespace.clone())
+                .or_else(|| user.namespace.clone())
                 .unwrap_or_else(|| DEFAULT_NAMESPACE.to_string()),
         };
         let mut options = ClientOptions {
@@ -95,6 +153,9 @@ impl OciContext {
             concurrency: args.concurrency.max(1),
             ..ClientOptions::default()
         };
+        options
+            .plain_http_registries
+            .extend(user.plain_http.iter().cloned());
         // Each host the workspace says is plain HTTP (its own block's `tls_enabled: false`).
         if let Some(w) = &workspace {
             options
@@ -123,10 +184,18 @@ impl OciContext {
         let cache_dir = workspace
             .as_ref()
             .and_then(|w| w.config.cache_dir.clone())
+            .or_else(|| {
+                // `$PROVISIONING_CACHE_DIR` names the cache for this run, over the user config.
+                std::env::var_os("PROVISIONING_CACHE_DIR")
+                    .is_none()
+                    .then(|| user.cache_dir.clone())
+                    .flatten()
+            })
             .unwrap_or_else(BlobCache::default_dir);
         let cache = BlobCache::open(cache_dir)?;
         Ok(OciContext {
             workspace,
+            user_config,
             defaults,
             registries,
             cache,

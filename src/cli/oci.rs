@@ -15,7 +15,7 @@ use super::output::{human_bytes, print_fields, print_structured, print_table};
 use super::progress::ProgressView;
 use super::prompt;
 use crate::extension::artifact::Pulled;
-use crate::oci::client::OciError;
+use crate::oci::client::{OciError, Transport};
 use crate::oci::credentials::Credential;
 use crate::oci::{browse, copy};
 
@@ -589,6 +589,7 @@ fn logout(ctx: &OciContext, registry: &str, global: &GlobalArgs) -> Result<()> {
 struct EffectiveConfig {
     client: String,
     workspace: Option<PathBuf>,
+    user_config: Option<PathBuf>,
     registry: String,
     namespace: String,
     cache_dir: PathBuf,
@@ -601,8 +602,11 @@ struct EffectiveConfig {
 fn config(ctx: &OciContext, global: &GlobalArgs) -> Result<()> {
     let registry = &ctx.defaults.registry;
     let options = ctx.registries.options();
-    let tls = if options.plain_http || options.plain_http_registries.contains(registry) {
+    let tls = if ctx.registries.transport(registry) == Transport::PlainHttp {
         "disabled (plain HTTP)".to_string()
+    } else if ctx.registries.transport(registry) == Transport::TlsThenPlainHttp {
+        "HTTPS, falling back to plain HTTP at once if this loopback registry does not speak TLS"
+            .to_string()
     } else if options.insecure {
         "enabled, certificates NOT verified (--insecure)".to_string()
     } else {
@@ -611,6 +615,7 @@ fn config(ctx: &OciContext, global: &GlobalArgs) -> Result<()> {
     let effective = EffectiveConfig {
         client: format!("provisioning {} (built-in)", env!("CARGO_PKG_VERSION")),
         workspace: ctx.workspace.as_ref().map(|w| w.root.clone()),
+        user_config: ctx.user_config.clone(),
         registry: registry.clone(),
         namespace: ctx.defaults.namespace.clone(),
         cache_dir: ctx.cache.root().to_path_buf(),
@@ -631,6 +636,19 @@ fn config(ctx: &OciContext, global: &GlobalArgs) -> Result<()> {
                 .as_ref()
                 .map(|w| w.display().to_string())
                 .unwrap_or_else(|| "none".into()),
+        ),
+        (
+            "user_config",
+            effective
+                .user_config
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| {
+                    format!(
+                        "none ({} does not exist)",
+                        crate::paths::user_config_file().display()
+                    )
+                }),
         ),
         ("registry", effective.registry.clone()),
         ("namespace", effective.namespace.clone()),

@@ -227,6 +227,13 @@ fn start(args: &ServeArgs, global: &GlobalArgs) -> color_eyre::Result<()> {
             ("storage", record.storage.display().to_string()),
             ("log", log_file.display().to_string()),
         ])?;
+        let host = record
+            .endpoint
+            .split("://")
+            .nth(1)
+            .unwrap_or(&record.endpoint)
+            .trim_end_matches('/');
+        outln!("Point the CLI at it: export PROVISIONING_REGISTRY={host}");
     }
     Ok(())
 }

@@ -19,6 +19,7 @@ mod upload;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -99,6 +100,38 @@ pub struct Registries {
     options: Arc<ClientOptions>,
     credentials: Arc<CredentialStore>,
     auth: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<AuthCache>>>>>,
+    /// Loopback registries found to speak plain HTTP, shared by every client for them.
+    fallen_back: Arc<Mutex<HashMap<String, Arc<AtomicBool>>>>,
+}
+
+/// How the client reaches one registry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    /// HTTPS only.
+    Tls,
+    /// Plain HTTP, because it was asked for (`--plain-http`, `tls_enabled: false`, the user
+    /// config's `plain_http`).
+    PlainHttp,
+    /// A loopback registry: HTTPS first, plain HTTP as soon as the registry shows it does not
+    /// speak TLS (as docker and go-containerregistry do for `localhost`).
+    TlsThenPlainHttp,
+}
+
+/// Whether `registry` (`host[:port]`, `[v6]:port`) is `localhost`, in `127.0.0.0/8` or `::1`.
+pub fn is_loopback(registry: &str) -> bool {
+    let host = if let Some(rest) = registry.strip_prefix('[') {
+        rest.split(']').next().unwrap_or("")
+    } else if registry.matches(':').count() > 1 {
+        // A bare IPv6 address without a port.
+        registry
+    } else {
+        registry.split(':').next().unwrap_or("")
+    };
+    if host.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    host.parse::<std::net::IpAddr>()
+        .is_ok_and(|ip| ip.is_loopback())
 }
 
 impl Registries {
@@ -129,6 +162,7 @@ impl Registries {
             options: Arc::new(options),
             credentials: Arc::new(credentials),
             auth: Arc::default(),
+            fallen_back: Arc::default(),
         })
     }
 
@@ -140,14 +174,37 @@ impl Registries {
         &self.credentials
     }
 
-    /// A client for one registry (`host[:port]`).
-    pub fn client(&self, registry: &str) -> RegistryClient {
+    /// How `registry` is reached: plain HTTP where asked, HTTPS falling back to plain HTTP on
+    /// a loopback host, HTTPS everywhere else.
+    pub fn transport(&self, registry: &str) -> Transport {
         let plain = self.options.plain_http
             || self
                 .options
                 .plain_http_registries
                 .iter()
-                .any(|r| r == registry);
+                .any(|r| r.eq_ignore_ascii_case(registry));
+        if plain {
+            Transport::PlainHttp
+        } else if is_loopback(registry) {
+            Transport::TlsThenPlainHttp
+        } else {
+            Transport::Tls
+        }
+    }
+
+    /// A client for one registry (`host[:port]`).
+    pub fn client(&self, registry: &str) -> RegistryClient {
+        let transport = self.transport(registry);
+        let fallen_back = self
+            .fallen_back
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(registry.to_string())
+            .or_default()
+            .clone();
+        if transport == Transport::PlainHttp {
+            fallen_back.store(true, Ordering::Relaxed);
+        }
         let auth = self
             .auth
             .lock()
@@ -164,7 +221,9 @@ impl Registries {
         RegistryClient {
             http: self.http.clone(),
             registry: registry.to_string(),
-            base: format!("{}://{host}", if plain { "http" } else { "https" }),
+            host: host.to_string(),
+            plain: fallen_back,
+            may_fall_back: transport == Transport::TlsThenPlainHttp,
             credential: Arc::default(),
             credentials: self.credentials.clone(),
             override_credential: None,
@@ -179,7 +238,12 @@ impl Registries {
 pub struct RegistryClient {
     http: reqwest::Client,
     registry: String,
-    base: String,
+    /// `host[:port]` as requested (Docker Hub's API host for its aliases).
+    host: String,
+    /// Plain HTTP: asked for, or found on a loopback host that does not speak TLS.
+    plain: Arc<AtomicBool>,
+    /// Whether a failed TLS handshake may switch this (loopback) registry to plain HTTP.
+    may_fall_back: bool,
     /// The stored credential, looked up on first need.
     credential: Arc<tokio::sync::Mutex<Option<Option<Credential>>>>,
     credentials: Arc<CredentialStore>,
@@ -249,9 +313,28 @@ impl RegistryClient {
         &self.registry
     }
 
-    /// `https://host` or `http://host`.
-    pub fn base_url(&self) -> &str {
-        &self.base
+    /// `https://host` or `http://host`, as the client reaches it now.
+    pub fn base_url(&self) -> String {
+        let scheme = if self.plain.load(Ordering::Relaxed) {
+            "http"
+        } else {
+            "https"
+        };
+        format!("{scheme}://{}", self.host)
+    }
+
+    /// Whether this client talks plain HTTP now (asked for, or fallen back to on loopback).
+    pub fn is_plain_http(&self) -> bool {
+        self.plain.load(Ordering::Relaxed)
+    }
+
+    /// Switches a loopback registry to plain HTTP; false when that is not allowed here.
+    pub(super) fn fall_back_to_plain_http(&self) -> bool {
+        if !self.may_fall_back || self.plain.swap(true, Ordering::Relaxed) {
+            return false;
+        }
+        tracing::info!(registry = %self.registry, "the registry does not speak TLS; it is on a loopback address, so using plain HTTP");
+        true
     }
 
     /// Uses `credential` instead of the stored ones (for checking a login).

@@ -52,7 +52,7 @@ impl RegistryClient {
         scope: &str,
         retries: Retries,
     ) -> Result<reqwest::Response> {
-        let url = self.resolve(path)?;
+        let mut url = self.resolve(path)?;
         // A `Location` or `Link` may point at another host (a CDN, a pre-signed URL): it gets
         // no credentials of ours.
         let own = self.is_own(&url);
@@ -65,7 +65,13 @@ impl RegistryClient {
         let mut authenticated = false;
         loop {
             attempt += 1;
-            let credential = if own { self.credential().await? } else { None };
+            // Credentials go over plain HTTP to a loopback host only.
+            let cleartext = url.scheme() == "http" && !url_is_loopback(&url);
+            let credential = if own && !cleartext {
+                self.credential().await?
+            } else {
+                None
+            };
             let mut request = self
                 .http
                 .request(method.clone(), url.clone())
@@ -109,6 +115,21 @@ impl RegistryClient {
                 Ok(response) => response,
                 Err(e) => {
                     let e = e.without_url();
+                    // A loopback registry that answers the TLS handshake with something else
+                    // speaks plain HTTP: switch at once, no retries, nothing was sent.
+                    if own
+                        && url.scheme() == "https"
+                        && is_tls_mismatch(&e)
+                        && self.fall_back_to_plain_http()
+                    {
+                        if !(path.starts_with("http://") || path.starts_with("https://")) {
+                            url = self.resolve(path)?;
+                        } else {
+                            let _ = url.set_scheme("http");
+                        }
+                        attempt -= 1;
+                        continue;
+                    }
                     if attempt < transport_attempts
                         && (e.is_connect() || e.is_timeout() || e.is_request() || e.is_body())
                     {
@@ -122,6 +143,17 @@ impl RegistryClient {
             };
             let status = response.status();
             if status == StatusCode::UNAUTHORIZED {
+                if own && cleartext {
+                    let stored = self.credential().await?.is_some();
+                    return Err(OciError::Unauthorized {
+                        registry: self.registry.clone(),
+                        detail: Some(if stored {
+                            "credentials are never sent over plain HTTP to a host that is not loopback; reach it over HTTPS".to_string()
+                        } else {
+                            "it asks for credentials over plain HTTP, and they are sent over HTTPS only (or plain HTTP to a loopback host)".to_string()
+                        }),
+                    });
+                }
                 if authenticated || !own {
                     let detail = error_message(response).await.1;
                     return Err(OciError::Unauthorized {
@@ -171,7 +203,7 @@ impl RegistryClient {
         let text = if path.starts_with("http://") || path.starts_with("https://") {
             path.to_string()
         } else {
-            format!("{}{path}", self.base)
+            format!("{}{path}", self.base_url())
         };
         Url::parse(&text).map_err(|e| OciError::Protocol {
             registry: self.registry.clone(),
@@ -181,7 +213,7 @@ impl RegistryClient {
 
     /// Whether `url` is on this registry's own scheme, host and port.
     pub(super) fn is_own(&self, url: &Url) -> bool {
-        Url::parse(&self.base).is_ok_and(|base| {
+        Url::parse(&self.base_url()).is_ok_and(|base| {
             base.scheme() == url.scheme()
                 && base.host_str().map(str::to_ascii_lowercase)
                     == url.host_str().map(str::to_ascii_lowercase)
@@ -298,7 +330,7 @@ impl RegistryClient {
         let bytes = response
             .bytes()
             .await
-            .map_err(|e| unreachable(&self.base, e))?;
+            .map_err(|e| unreachable(&self.base_url(), e))?;
         serde_json::from_slice(&bytes).map_err(|e| OciError::Protocol {
             registry: self.registry.clone(),
             message: format!("unreadable {what}: {e}"),
@@ -391,6 +423,36 @@ pub(super) async fn error_message(response: reqwest::Response) -> (Option<String
             .unwrap_or((None, None)),
         Err(_) => (None, None),
     }
+}
+
+/// Whether `url`'s host is a loopback one.
+fn url_is_loopback(url: &Url) -> bool {
+    url.host_str().is_some_and(super::is_loopback)
+}
+
+/// Whether a request failed because the other end does not speak TLS: it answered the
+/// ClientHello with plain HTTP ("received corrupt message", "wrong version number") or closed
+/// the handshake.
+pub(super) fn is_tls_mismatch(error: &reqwest::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(cause) = source {
+        if let Some(tls) = cause.downcast_ref::<rustls::Error>() {
+            return matches!(
+                tls,
+                rustls::Error::InvalidMessage(_) | rustls::Error::InappropriateMessage { .. }
+            );
+        }
+        let text = cause.to_string();
+        if text.contains("InvalidContentType")
+            || text.contains("corrupt message")
+            || text.contains("wrong version number")
+            || text.contains("tls handshake eof")
+        {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
 }
 
 pub(super) fn unreachable(url: &str, error: reqwest::Error) -> OciError {
