@@ -19,6 +19,9 @@ use crate::oci::client::{OciError, Transport};
 use crate::oci::credentials::Credential;
 use crate::oci::{browse, copy};
 
+#[path = "airgap.rs"]
+mod airgap;
+
 #[derive(Debug, Subcommand)]
 pub enum OciCommand {
     /// Repositories of the namespace (--namespace, else the configured one), from the catalog.
@@ -53,6 +56,23 @@ pub enum OciCommand {
         /// Copy every tag of the source repository.
         #[arg(long)]
         all_tags: bool,
+    },
+    /// Write artifacts (with their referrers) to an OCI image layout: a directory, or a tar
+    /// of one when PATH ends in `.tar`.
+    Export {
+        #[arg(required = true)]
+        references: Vec<String>,
+        /// The layout to write (must not exist).
+        #[arg(long, value_name = "PATH")]
+        to: PathBuf,
+    },
+    /// Push an OCI image layout (a directory or a tar of one) into a registry (--registry),
+    /// digests and tags unchanged; --namespace replaces each repository's namespace.
+    Import {
+        path: PathBuf,
+        /// The repository for entries that name none (layouts with bare tags, as skopeo writes).
+        #[arg(long, value_name = "REPO")]
+        repository: Option<String>,
     },
     /// Delete an artifact's manifest (and so every tag pointing at it).
     Delete {
@@ -142,6 +162,8 @@ pub fn run(command: OciCommand, args: &RegistryArgs, global: &GlobalArgs) -> Res
                     target,
                     all_tags,
                 } => copy_command(&ctx, &source, &target, all_tags, global).await,
+                OciCommand::Export { references, to } => airgap::export(&ctx, &references, &to, global).await,
+                OciCommand::Import { path, repository } => airgap::import(&ctx, &path, repository, global).await,
                 OciCommand::Delete { reference, yes } => {
                     delete(&ctx, &reference, yes, global).await
                 }

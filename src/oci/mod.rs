@@ -8,6 +8,7 @@ pub mod copy;
 pub mod credentials;
 pub mod digest;
 pub mod files;
+pub mod layout;
 pub mod manifest;
 pub mod media_type;
 pub mod name;
