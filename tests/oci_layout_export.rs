@@ -406,3 +406,72 @@ async fn damaged_layouts_push_nothing() {
     assert_eq!(digest_at(&client, "ext/redis", "7.2.0").await, None);
     assert_eq!(digest_at(&client, "ext/multi", "1.0.0").await, None);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_exports_what_it_pins_by_digest_even_when_tags_moved() {
+    let source = TestRegistry::start().await;
+    let target = TestRegistry::start().await;
+    let seeded = seed(&source.host()).await;
+    let host = source.host();
+    let cli = Cli::new();
+    let lock = cli.path("provisioning.lock");
+    std::fs::write(
+        &lock,
+        format!(
+            "version: 1\ninputs: sha256:{zero}\nplatform:\n- name: orchestrator\n  reference: {host}/ext/multi:1.0.0\n  digest: {index}\nextensions:\n- name: local\n  type: taskserv\n  version: 0.1.0\n  path: extensions/local\n  digest: sha256:{zero}\n- name: redis\n  type: taskserv\n  version: 7.2.0\n  reference: {host}/ext/redis:7.2.0\n  digest: {redis}\n",
+            zero = "0".repeat(64),
+            index = seeded.index,
+            redis = seeded.redis,
+        ),
+    )
+    .unwrap();
+    // The tag moves after the lock was written: the export still carries the locked digest.
+    let moved = Artifact::extension("redis", "7.2.0", "moved")
+        .push(
+            &seeded.bench.client(&host),
+            "ext/redis",
+            "7.2.0",
+            &seeded.bench.scratch(),
+        )
+        .await;
+    assert_ne!(moved, seeded.redis);
+
+    let dir = cli.path("locked");
+    let dir_text = dir.to_str().unwrap();
+    let out = cli
+        .oci_ok(
+            &host,
+            &["export", "--lock", lock.to_str().unwrap(), "--to", dir_text],
+        )
+        .await;
+    assert!(out.contains("1 referrer(s)"), "{out}");
+    assert_eq!(ref_names(&dir), ["ext/multi:1.0.0", "ext/redis:7.2.0"]);
+    assert!(!dir.join("blobs/sha256").join(moved.hex()).exists());
+
+    let output = cli.run(&import_args(dir_text, &target.host(), &[])).await;
+    assert_success(&output);
+    let client = seeded.bench.client(&target.host());
+    assert_eq!(
+        digest_at(&client, "ext/redis", "7.2.0").await,
+        Some(seeded.redis)
+    );
+    assert_eq!(
+        digest_at(&client, "ext/multi", "1.0.0").await,
+        Some(seeded.index)
+    );
+
+    // No lock there: not found.
+    let missing = cli
+        .oci(
+            &host,
+            &[
+                "export",
+                "--lock",
+                "/nonexistent/provisioning.lock",
+                "--to",
+                dir_text,
+            ],
+        )
+        .await;
+    assert_failure(&missing, 4, "no lock");
+}

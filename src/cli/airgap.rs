@@ -10,6 +10,8 @@ use crate::cli::context::OciContext;
 use crate::cli::exit::{Exit, coded, outln, usage};
 use crate::cli::output::{human_bytes, print_structured};
 use crate::cli::progress::ProgressView;
+use crate::deps::lock::{LOCK_FILE, Lockfile, lock_path};
+use crate::oci::Reference;
 use crate::oci::client::OciError;
 use crate::oci::layout::{self, ImportTarget};
 
@@ -28,19 +30,66 @@ fn classify(e: OciError) -> color_eyre::Report {
     }
 }
 
+/// The references a lock pins (extensions from a registry, the core, platform images), each
+/// with its tag and locked digest; local modules have nothing to export.
+fn locked_references(ctx: &OciContext, lock: Option<PathBuf>) -> Result<Vec<Reference>> {
+    let path = match (lock, &ctx.workspace) {
+        (Some(path), _) => path,
+        (None, Some(workspace)) => lock_path(workspace),
+        (None, None) => PathBuf::from(LOCK_FILE),
+    };
+    let Some(lock) = Lockfile::read(&path)? else {
+        return Err(coded(
+            Exit::NotFound,
+            format!(
+                "{}: no lock; run `provisioning dep resolve` first",
+                path.display()
+            ),
+        ));
+    };
+    let images = lock.core.iter().chain(lock.platform.iter());
+    let pinned = images
+        .map(|i| (i.reference.clone(), i.digest.clone()))
+        .chain(
+            lock.extensions
+                .iter()
+                .filter_map(|e| Some((e.reference.clone()?, e.digest.clone()))),
+        );
+    let mut references = vec![];
+    for (text, digest) in pinned {
+        let mut reference = ctx.reference(&text)?;
+        reference.digest = Some(digest);
+        references.push(reference);
+    }
+    if references.is_empty() {
+        return Err(usage(format!(
+            "{}: the lock pins nothing from a registry",
+            path.display()
+        )));
+    }
+    Ok(references)
+}
+
 pub async fn export(
     ctx: &OciContext,
     references: &[String],
+    lock: Option<Option<PathBuf>>,
     to: &Path,
     global: &GlobalArgs,
 ) -> Result<()> {
-    if references.is_empty() {
-        return Err(usage("name what to export: `oci export REF... --to PATH`"));
-    }
-    let references = references
+    let mut parsed = references
         .iter()
         .map(|r| ctx.reference(r))
         .collect::<Result<Vec<_>>>()?;
+    if let Some(lock) = lock {
+        parsed.extend(locked_references(ctx, lock)?);
+    }
+    if parsed.is_empty() {
+        return Err(usage(
+            "name what to export: `oci export REF... --to PATH` or `oci export --lock --to PATH`",
+        ));
+    }
+    let references = parsed;
     let view = ProgressView::start(progress_enabled(ctx, global));
     let result = layout::export(&ctx.registries, &ctx.cache, &references, to, &view.progress).await;
     view.finish().await;
@@ -64,7 +113,7 @@ pub async fn export(
 
 pub async fn import(
     ctx: &OciContext,
-    path: &PathBuf,
+    path: &Path,
     repository: Option<String>,
     global: &GlobalArgs,
 ) -> Result<()> {

@@ -60,8 +60,12 @@ pub enum OciCommand {
     /// Write artifacts (with their referrers) to an OCI image layout: a directory, or a tar
     /// of one when PATH ends in `.tar`.
     Export {
-        #[arg(required = true)]
+        #[arg(required_unless_present = "lock")]
         references: Vec<String>,
+        /// Export everything a lock pins, by digest [default: the workspace's
+        /// config/provisioning.lock].
+        #[arg(long, value_name = "LOCK", num_args = 0..=1)]
+        lock: Option<Option<PathBuf>>,
         /// The layout to write (must not exist).
         #[arg(long, value_name = "PATH")]
         to: PathBuf,
@@ -162,7 +166,7 @@ pub fn run(command: OciCommand, args: &RegistryArgs, global: &GlobalArgs) -> Res
                     target,
                     all_tags,
                 } => copy_command(&ctx, &source, &target, all_tags, global).await,
-                OciCommand::Export { references, to } => airgap::export(&ctx, &references, &to, global).await,
+                OciCommand::Export { references, lock, to } => airgap::export(&ctx, &references, lock, &to, global).await,
                 OciCommand::Import { path, repository } => airgap::import(&ctx, &path, repository, global).await,
                 OciCommand::Delete { reference, yes } => {
                     delete(&ctx, &reference, yes, global).await

@@ -228,8 +228,10 @@ impl Exporter<'_> {
             .await?;
         let descriptor = self.descriptor_of(&digest)?;
         let mut entry = descriptor;
+        // A reference pinned by digest keeps its tag (a lock's `name:tag@digest`): the tag is
+        // written for the digest actually fetched, never for whatever the tag points at now.
         let name = match &reference.tag {
-            Some(tag) if reference.digest.is_none() => {
+            Some(tag) => {
                 entry["annotations"] = json!({ REF_NAME: format!("{repo}:{tag}") });
                 format!("{repo}:{tag}")
             }
