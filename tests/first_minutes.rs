@@ -6,7 +6,7 @@ mod common;
 use common::oci_fixtures;
 
 use common::cli::Cli;
-use common::{TestRegistry, assert_success, make_pki, text};
+use common::{TestRegistry, assert_failure, assert_success, exit, make_pki, text};
 use oci_fixtures::*;
 use provisioning::oci::client::{ClientOptions, Transport, is_loopback};
 
@@ -229,6 +229,88 @@ async fn user_config_points_the_cli_at_a_registry() {
         text(&output.stderr).contains("config.yaml"),
         "{}",
         text(&output.stderr)
+    );
+    registry.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bare_name_means_newest_version() {
+    let registry = TestRegistry::start().await;
+    let host = registry.host();
+    seed(&host).await;
+    let cli = Cli::new();
+
+    let output = cli.run(&args(&host, &["inspect", "kubernetes"])).await;
+    assert_success(&output);
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("kubernetes:1.31.1, the newest version"),
+        "{stderr}"
+    );
+    let shown = text(&output.stdout);
+    assert!(
+        shown.contains(&format!("{host}/ext/kubernetes:1.31.1")),
+        "{shown}"
+    );
+
+    let into = cli.path("pulled");
+    let output = cli
+        .run(&args(
+            &host,
+            &["pull", "kubernetes", "--output-dir", into.to_str().unwrap()],
+        ))
+        .await;
+    assert_success(&output);
+    assert!(
+        text(&output.stderr).contains("kubernetes:1.31.1, the newest version"),
+        "{}",
+        text(&output.stderr)
+    );
+    let manifest = std::fs::read_to_string(into.join("manifest.yaml"))
+        .or_else(|_| std::fs::read_to_string(into.join("kubernetes/manifest.yaml")))
+        .unwrap_or_else(|e| panic!("no manifest.yaml under {}: {e}", into.display()));
+    assert!(manifest.contains("version: 1.31.1"), "{manifest}");
+    registry.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn not_found_suggests_near_names_and_versions() {
+    let registry = TestRegistry::start().await;
+    let host = registry.host();
+    seed(&host).await;
+    let cli = Cli::new();
+
+    let output = cli
+        .run(&args(&host, &["inspect", "kubernets:1.31.1"]))
+        .await;
+    assert_failure(&output, exit::NOT_FOUND, "did you mean kubernetes?");
+    assert!(
+        text(&output.stderr).contains("versions of kubernetes: 1.31.1, 1.30.2, 1.9.0"),
+        "{}",
+        text(&output.stderr)
+    );
+
+    let output = cli
+        .run(&args(&host, &["inspect", "kubernetes:v1.31.1"]))
+        .await;
+    assert_failure(&output, exit::NOT_FOUND, "did you mean kubernetes:1.31.1?");
+
+    let output = cli.run(&args(&host, &["pull", "kubernetes:1.31"])).await;
+    assert_failure(&output, exit::NOT_FOUND, "did you mean kubernetes:1.31.1?");
+    assert!(
+        text(&output.stderr).contains("versions of kubernetes: 1.31.1, 1.30.2, 1.9.0"),
+        "{}",
+        text(&output.stderr)
+    );
+
+    let output = cli.run(&args(&host, &["tags", "redsi"])).await;
+    assert_failure(&output, exit::NOT_FOUND, "did you mean redis?");
+
+    let output = cli.run(&args(&host, &["inspect", "nginx:1.0.0"])).await;
+    assert_failure(
+        &output,
+        exit::NOT_FOUND,
+        "no repository named nginx under ext",
     );
     registry.stop().await;
 }

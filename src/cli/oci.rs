@@ -17,7 +17,7 @@ use super::prompt;
 use crate::extension::artifact::Pulled;
 use crate::oci::client::{OciError, Transport};
 use crate::oci::credentials::Credential;
-use crate::oci::{browse, copy};
+use crate::oci::{Reference, browse, copy, suggest};
 
 #[path = "airgap.rs"]
 mod airgap;
@@ -296,7 +296,12 @@ async fn search(ctx: &OciContext, query: &str, global: &GlobalArgs) -> Result<()
 async fn tags(ctx: &OciContext, name: &str, global: &GlobalArgs) -> Result<()> {
     let reference = ctx.reference(name)?;
     let client = ctx.registries.client(&reference.registry);
-    let entries = browse::tags(&client, &reference).await?;
+    let entries = with_suggestions(
+        ctx,
+        &reference,
+        browse::tags(&client, &reference).await.map_err(Into::into),
+    )
+    .await?;
     if print_structured(global.output, &entries)? {
         return Ok(());
     }
@@ -314,10 +319,61 @@ async fn tags(ctx: &OciContext, name: &str, global: &GlobalArgs) -> Result<()> {
     Ok(())
 }
 
+/// A bare name (no tag, no digest) means its newest version; says which, on stderr.
+async fn newest_if_bare(ctx: &OciContext, reference: Reference, global: &GlobalArgs) -> Reference {
+    let client = ctx.registries.client(&reference.registry);
+    match suggest::resolve_bare(&client, &reference).await {
+        Some((newest, tag)) => {
+            if !global.quiet {
+                eprintln!(
+                    "Using {}:{tag}, the newest version ({newest})",
+                    reference.name()
+                );
+            }
+            newest
+        }
+        None => reference,
+    }
+}
+
+/// A "not found" for `reference` with the near names and the versions that exist; the exit
+/// code stays "not found".
+async fn with_suggestions<T>(
+    ctx: &OciContext,
+    reference: &Reference,
+    result: Result<T>,
+) -> Result<T> {
+    let Err(report) = result else {
+        return result;
+    };
+    let not_found = report.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<OciError>(),
+            Some(OciError::NotFound { .. })
+        )
+    });
+    if !not_found {
+        return Err(report);
+    }
+    let client = ctx.registries.client(&reference.registry);
+    match suggest::not_found_hint(&client, reference).await {
+        Some(hint) => Err(report.wrap_err(format!("{reference} not found; {hint}"))),
+        None => Err(report),
+    }
+}
+
 async fn inspect(ctx: &OciContext, reference: &str, global: &GlobalArgs) -> Result<()> {
     let reference = ctx.reference(reference)?;
+    let reference = newest_if_bare(ctx, reference, global).await;
     let client = ctx.registries.client(&reference.registry);
-    let found = browse::inspect(&client, &reference).await?;
+    let found = with_suggestions(
+        ctx,
+        &reference,
+        browse::inspect(&client, &reference)
+            .await
+            .map_err(Into::into),
+    )
+    .await?;
     if print_structured(global.output, &found)? {
         return Ok(());
     }
@@ -412,6 +468,7 @@ async fn pull_command(
     global: &GlobalArgs,
 ) -> Result<()> {
     let reference = ctx.reference(reference)?;
+    let reference = newest_if_bare(ctx, reference, global).await;
     let view = ProgressView::start(progress_enabled(ctx, global));
     let progress = view.progress.clone().with_cancel(cancel.clone());
     let result = crate::extension::artifact::pull_any_with(
@@ -425,7 +482,7 @@ async fn pull_command(
     .await;
     drop(progress);
     view.finish().await;
-    let report = match result.map_err(conflict_exit)? {
+    let report = match with_suggestions(ctx, &reference, result.map_err(conflict_exit)).await? {
         Pulled::Extension(pulled) => {
             if !print_structured(global.output, &pulled)? && !global.quiet {
                 outln!(

@@ -15,6 +15,7 @@ pub mod name;
 pub mod progress;
 pub mod pull;
 pub mod reference;
+pub mod suggest;
 
 pub use digest::{Digest, DigestAlgorithm, DigestError, Hasher};
 pub use name::{NameError, validate_repository, validate_tag};
