@@ -57,6 +57,7 @@ fn loopback_hosts_are_told_apart_from_the_rest() {
         "127.1.2.3:80",
         "[::1]:5000",
         "::1",
+        "[::ffff:127.0.0.1]:5000",
     ] {
         assert!(is_loopback(host), "{host} is loopback");
     }
@@ -313,4 +314,74 @@ async fn not_found_suggests_near_names_and_versions() {
         "no repository named nginx under ext",
     );
     registry.stop().await;
+}
+
+/// Stops the registry `oci-registry start` started, even when the test fails.
+struct StopOnDrop(Option<std::process::Command>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        if let Some(mut command) = self.0.take() {
+            let _ = command.output();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registry_start_prints_the_line_that_points_the_cli_at_it() {
+    let cli = Cli::new();
+    let storage = cli.path("store");
+    let storage_text = storage.to_str().unwrap().to_string();
+    let mut started = None;
+    let mut refusals = Vec::new();
+    // A port found free can be taken by a parallel test before the registry binds it.
+    for _ in 0..5 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr = format!("127.0.0.1:{port}");
+        let output = cli
+            .run(&[
+                "oci-registry",
+                "start",
+                "--addr",
+                &addr,
+                "--storage",
+                &storage_text,
+            ])
+            .await;
+        if output.status.success() {
+            started = Some(output);
+            break;
+        }
+        refusals.push(text(&output.stderr));
+    }
+    let output = started.unwrap_or_else(|| panic!("the registry did not start: {refusals:?}"));
+    let _stop = StopOnDrop(Some(cli.command(&[
+        "oci-registry",
+        "stop",
+        "--storage",
+        &storage_text,
+    ])));
+    let stdout = text(&output.stdout);
+    let line = stdout
+        .lines()
+        .find_map(|l| l.split("export PROVISIONING_REGISTRY=").nth(1))
+        .unwrap_or_else(|| panic!("no export line: {stdout}"))
+        .trim()
+        .to_string();
+    assert!(line.starts_with("127.0.0.1:"), "{stdout}");
+
+    // As the line says: no --registry, no --plain-http.
+    let mut command = cli.command(&["oci", "--no-progress", "list"]);
+    command
+        .env("PROVISIONING_REGISTRY", &line)
+        .env("PROVISIONING_CONFIG_DIR", cli.path("config"));
+    let output = cli.run_command(command, "oci list", None).await;
+    assert_success(&output);
+    // An empty registry: the note names the registry it asked.
+    let said = format!("{}{}", text(&output.stdout), text(&output.stderr));
+    assert!(said.contains(&format!("in {line}")), "{said}");
 }

@@ -131,7 +131,7 @@ pub fn is_loopback(registry: &str) -> bool {
         return true;
     }
     host.parse::<std::net::IpAddr>()
-        .is_ok_and(|ip| ip.is_loopback())
+        .is_ok_and(|ip| ip.to_canonical().is_loopback())
 }
 
 impl Registries {
