@@ -392,6 +392,23 @@ async fn damaged_layouts_push_nothing() {
     let output = cli.run(&import_args(&tar_text, &host, &[])).await;
     assert_failure(&output, 1, "");
 
+    // An index.json naming a blob outside the layout.
+    let (outside, outside_text) = fresh("outside");
+    cli.oci_ok(
+        &source.host(),
+        &["export", "redis:7.2.0", "--to", &outside_text],
+    )
+    .await;
+    let mut index = index_json(&outside);
+    index["manifests"][0]["digest"] = "sha256:../../../../etc/passwd".into();
+    std::fs::write(
+        outside.join("index.json"),
+        serde_json::to_vec(&index).unwrap(),
+    )
+    .unwrap();
+    let output = cli.run(&import_args(&outside_text, &host, &[])).await;
+    assert_failure(&output, 1, "index.json");
+
     // Not a layout at all, and no such path.
     let (plain, plain_text) = fresh("plain");
     std::fs::create_dir_all(&plain).unwrap();
