@@ -21,6 +21,7 @@ use std::fs;
 use std::io::{self, Read};
 use std::path::{Component, Path, PathBuf};
 
+use futures_util::{StreamExt, TryStreamExt};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -298,9 +299,21 @@ impl Exporter<'_> {
                 Box::pin(self.export_manifest(registry, repo, child_fetched)).await?;
             }
         } else {
-            for blob in view.blobs() {
-                self.export_blob(registry, repo, blob).await?;
-            }
+            let fresh: Vec<Descriptor> = view
+                .blobs()
+                .into_iter()
+                .filter(|b| self.written.insert(b.digest.clone()))
+                .cloned()
+                .collect();
+            let concurrency = self.registries.options().concurrency.max(1);
+            let (this, client) = (&*self, &client);
+            let sizes: Vec<u64> = futures_util::stream::iter(fresh.iter())
+                .map(|blob| this.export_blob(client, repo, blob))
+                .buffer_unordered(concurrency)
+                .try_collect()
+                .await?;
+            self.report.blobs += sizes.len();
+            self.report.bytes += sizes.iter().sum::<u64>();
         }
         let path = blob_path(&self.root, &digest);
         fs::create_dir_all(path.parent().expect("parent")).map_err(|e| io_err(&path, e))?;
@@ -322,12 +335,15 @@ impl Exporter<'_> {
         Ok(digest)
     }
 
-    async fn export_blob(&mut self, registry: &str, repo: &str, blob: &Descriptor) -> Result<()> {
-        if !self.written.insert(blob.digest.clone()) {
-            return Ok(());
-        }
-        let client = self.registries.client(registry);
-        let cached = self.cache.fetch(&client, repo, blob, self.progress).await?;
+    /// Fetches one blob through the cache into the layout, verified there; its size.
+    async fn export_blob(
+        &self,
+        client: &super::client::RegistryClient,
+        repo: &str,
+        blob: &Descriptor,
+    ) -> Result<u64> {
+        let registry = client.registry();
+        let cached = self.cache.fetch(client, repo, blob, self.progress).await?;
         let path = blob_path(&self.root, &blob.digest);
         fs::create_dir_all(path.parent().expect("parent")).map_err(|e| io_err(&path, e))?;
         // A hard link costs nothing; the cache's blobs are never rewritten in place (they are
@@ -353,9 +369,7 @@ impl Exporter<'_> {
                 actual,
             });
         }
-        self.report.blobs += 1;
-        self.report.bytes += blob.size;
-        Ok(())
+        Ok(blob.size)
     }
 }
 
@@ -466,6 +480,7 @@ struct Importer<'a> {
     blobs: BTreeMap<Digest, u64>,
     /// `(repository, digest)` already handled.
     done: HashSet<(String, Digest)>,
+    concurrency: usize,
     report: ImportReport,
 }
 
@@ -543,6 +558,7 @@ pub async fn import(
         manifests: BTreeMap::new(),
         blobs: BTreeMap::new(),
         done: HashSet::new(),
+        concurrency: registries.options().concurrency.max(1),
         report: ImportReport::default(),
     };
     // Check everything before pushing anything.
@@ -695,9 +711,16 @@ impl Importer<'_> {
                     Box::pin(self.push_manifest(repo, &child.digest, &d)).await?;
                 }
             } else {
-                for blob in view.blobs() {
-                    self.push_blob(repo, blob).await?;
-                }
+                let concurrency = self.concurrency;
+                let this = &*self;
+                let pushed: Vec<bool> = futures_util::stream::iter(view.blobs())
+                    .map(|blob| this.push_blob(repo, blob))
+                    .buffer_unordered(concurrency)
+                    .try_collect()
+                    .await?;
+                let sent = pushed.iter().filter(|p| **p).count();
+                self.report.blobs_pushed += sent;
+                self.report.blobs_skipped += pushed.len() - sent;
             }
         }
         let pushed = self
@@ -732,21 +755,20 @@ impl Importer<'_> {
         Ok(())
     }
 
-    async fn push_blob(&mut self, repo: &str, blob: &Descriptor) -> Result<()> {
+    /// Uploads one blob unless the target has it; whether it was sent.
+    async fn push_blob(&self, repo: &str, blob: &Descriptor) -> Result<bool> {
         if self.client.blob_size(repo, &blob.digest).await? == Some(blob.size) {
-            self.report.blobs_skipped += 1;
             self.progress.emit(TransferEvent::Finished {
                 digest: blob.digest.clone(),
                 outcome: Outcome::AlreadyPresent,
             });
-            return Ok(());
+            return Ok(false);
         }
         let path = blob_path(&self.root, &blob.digest);
         self.client
             .upload_blob(repo, blob, &path, self.progress)
             .await?;
-        self.report.blobs_pushed += 1;
-        Ok(())
+        Ok(true)
     }
 }
 
