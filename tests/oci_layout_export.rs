@@ -492,3 +492,93 @@ async fn a_lock_exports_what_it_pins_by_digest_even_when_tags_moved() {
         .await;
     assert_failure(&missing, 4, "no lock");
 }
+
+/// Every blob of an export and of an import is reported to the progress sink, and a blob the
+/// target has is reported as already there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_and_import_report_progress_for_every_blob() {
+    use provisioning::oci::layout::{self, ImportTarget};
+    use provisioning::oci::progress::{Direction, Progress, TransferEvent};
+    use provisioning::oci::{Reference, ReferenceDefaults};
+
+    let source = TestRegistry::start().await;
+    let target = TestRegistry::start().await;
+    let seeded = seed(&source.host()).await;
+    let bench = &seeded.bench;
+    let defaults = ReferenceDefaults {
+        registry: source.host(),
+        namespace: "ext".into(),
+    };
+    let reference = Reference::parse("redis:7.2.0", &defaults).unwrap();
+    let dir = bench.path("progress-layout");
+
+    let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
+    let report = layout::export(
+        &bench.registries,
+        &bench.cache,
+        std::slice::from_ref(&reference),
+        &dir,
+        &Progress::new(sender),
+    )
+    .await
+    .unwrap();
+    let mut finished = std::collections::BTreeSet::new();
+    while let Ok(event) = receiver.try_recv() {
+        if let TransferEvent::Finished { digest, .. } = event {
+            finished.insert(digest);
+        }
+    }
+    // redis: config and 2 layers; the signature: config and 1 layer.
+    assert_eq!(report.blobs, 5);
+    assert_eq!(finished.len(), 5, "{finished:?}");
+
+    let run_import = |host: String| {
+        let dir = dir.clone();
+        let registries = &bench.registries;
+        async move {
+            let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
+            let report = layout::import(
+                registries,
+                &dir,
+                &ImportTarget {
+                    registry: host,
+                    namespace: None,
+                    repository: None,
+                },
+                &Progress::new(sender),
+            )
+            .await
+            .unwrap();
+            let mut events = vec![];
+            while let Ok(event) = receiver.try_recv() {
+                events.push(event);
+            }
+            (report, events)
+        }
+    };
+    let (report, events) = run_import(target.host()).await;
+    assert_eq!(report.blobs_pushed, 5);
+    let pushed = events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                TransferEvent::Started {
+                    direction: Direction::Push,
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(pushed, 5, "{events:?}");
+    let (report, events) = run_import(target.host()).await;
+    assert_eq!(report.blobs_pushed, 0);
+    assert!(
+        events
+            .iter()
+            .all(|e| !matches!(e, TransferEvent::Started { .. })),
+        "{events:?}"
+    );
+    // The second import asks about no blob: the tags are there with the same digests.
+    assert_eq!(report.manifests_pushed, 0);
+}
