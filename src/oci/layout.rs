@@ -561,6 +561,8 @@ pub async fn import(
         concurrency: registries.options().concurrency.max(1),
         report: ImportReport::default(),
     };
+    // Tagged entries first: a referrer goes in after its subject.
+    plan.sort_by_key(|p| p.tag.is_empty());
     // Check everything before pushing anything.
     for planned in &plan {
         importer.check_manifest(&planned.descriptor).await?;
