@@ -238,6 +238,12 @@ fn oci_config_prints_what_the_guide_shows() {
                     shown.starts_with("provisioning ") && shown.ends_with(" (built-in)"),
                     "{shown}"
                 ),
+                // No user config in either; the paths differ as above.
+                "user_config" => assert!(
+                    shown.starts_with("none (") && got.starts_with("none ("),
+                    "{}: user_config {got:?} / {shown:?}",
+                    section.title
+                ),
                 "workspace" => {
                     assert_eq!(shown, "/home/me/infra", "{}", section.title);
                     assert_eq!(Path::new(got), root, "{}", section.title);

@@ -1,5 +1,6 @@
 //! The command line: parses arguments, calls the domain, renders results.
 
+mod airgap;
 mod context;
 mod dep;
 pub mod exit;

@@ -19,9 +19,6 @@ use crate::oci::client::{OciError, Transport};
 use crate::oci::credentials::Credential;
 use crate::oci::{Reference, browse, copy, suggest};
 
-#[path = "airgap.rs"]
-mod airgap;
-
 #[derive(Debug, Subcommand)]
 pub enum OciCommand {
     /// Repositories of the namespace (--namespace, else the configured one), from the catalog.
@@ -166,8 +163,8 @@ pub fn run(command: OciCommand, args: &RegistryArgs, global: &GlobalArgs) -> Res
                     target,
                     all_tags,
                 } => copy_command(&ctx, &source, &target, all_tags, global).await,
-                OciCommand::Export { references, lock, to } => airgap::export(&ctx, &references, lock, &to, global).await,
-                OciCommand::Import { path, repository } => airgap::import(&ctx, &path, repository, global).await,
+                OciCommand::Export { references, lock, to } => super::airgap::export(&ctx, &references, lock, &to, global).await,
+                OciCommand::Import { path, repository } => super::airgap::import(&ctx, &path, repository, global).await,
                 OciCommand::Delete { reference, yes } => {
                     delete(&ctx, &reference, yes, global).await
                 }

@@ -209,20 +209,38 @@ pub async fn publish(
         );
     }
     if failed > 0 {
-        let conflicts = entries
-            .iter()
-            .filter(|e| matches!(e.status, PublishStatus::Conflict { .. }))
-            .count();
-        // Only conflicts: scripts can tell "bump the version" from "something broke".
-        let exit = if conflicts == failed {
-            Exit::Conflict
-        } else {
-            Exit::Failure
-        };
-        return Err(coded(
-            exit,
+        return Err(batch_failure(
+            entries.iter().map(|e| &e.status),
             format!("{failed} extension(s) could not be published"),
         ));
     }
     Ok(())
+}
+
+/// The error a batch of publishes ends with: exit 5 when every failure is a conflict, so that
+/// scripts can tell "bump the version" from "something broke"; else 1.
+pub(super) fn batch_failure<'a>(
+    statuses: impl IntoIterator<Item = &'a PublishStatus>,
+    message: String,
+) -> color_eyre::Report {
+    let failures: Vec<&PublishStatus> = statuses
+        .into_iter()
+        .filter(|s| {
+            matches!(
+                s,
+                PublishStatus::Failed { .. } | PublishStatus::Conflict { .. }
+            )
+        })
+        .collect();
+    let only_conflicts = failures
+        .iter()
+        .all(|s| matches!(s, PublishStatus::Conflict { .. }));
+    coded(
+        if only_conflicts {
+            Exit::Conflict
+        } else {
+            Exit::Failure
+        },
+        message,
+    )
 }

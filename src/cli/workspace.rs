@@ -212,18 +212,8 @@ async fn migrate_to_oci(
     }
     let failed = migration.failed();
     if failed > 0 {
-        let conflicts = migration
-            .modules
-            .iter()
-            .filter(|m| matches!(m.status, PublishStatus::Conflict { .. }))
-            .count();
-        let exit = if conflicts == failed {
-            Exit::Conflict
-        } else {
-            Exit::Failure
-        };
-        return Err(coded(
-            exit,
+        return Err(super::publish::batch_failure(
+            migration.modules.iter().map(|m| &m.status),
             format!("{failed} local module(s) could not be published; their entries stay local"),
         ));
     }
