@@ -55,14 +55,18 @@ impl Tmux {
         self.ok(&["send-keys", "-t", SESSION, "-l", text]);
     }
 
-    /// Polls the screen until `done` holds; panics with the last screen after `WAIT`.
+    /// Polls the screen until `done` holds on two captures in a row that are the same, so a
+    /// capture taken while the workbench is part-way through drawing a frame is never the
+    /// answer; panics with the last screen after `WAIT`.
     fn wait_for(&self, what: &str, done: impl Fn(&str) -> bool) -> String {
         let end = Instant::now() + WAIT;
+        let mut previous = String::new();
         loop {
             let screen = self.screen();
-            if done(&screen) {
+            if done(&screen) && screen == previous {
                 return screen;
             }
+            previous = screen.clone();
             assert!(
                 Instant::now() < end,
                 "timed out waiting for {what}; the screen:\n{screen}"
