@@ -20,9 +20,10 @@ use provisioning::tui::action::Action;
 use provisioning::tui::app::{
     Overlay, PaneId, PromptPurpose, TOAST_LIFE, ToastKind, palette_matches,
 };
+use provisioning::tui::keymap::SECTIONS;
 use provisioning::tui::panes::LoadState;
 use provisioning::tui::panes::publish::Step;
-use provisioning::tui::panes::registry::Level;
+use provisioning::tui::panes::registry::{self, Level};
 use provisioning::tui::panes::transfers::JobState;
 use provisioning::tui::theme::Theme;
 use provisioning::tui::worker::{self, Request, Response};
@@ -247,7 +248,7 @@ async fn start_stuck_pull(driver: &mut Driver, hole: &str, dest: &Path) -> u64 {
     assert!(matches!(
         &driver.app.overlay,
         Some(Overlay::Prompt {
-            purpose: PromptPurpose::SwitchRegistry,
+            purpose: PromptPurpose::Registry(registry::Ask::SwitchRegistry),
             ..
         })
     ));
@@ -603,7 +604,7 @@ async fn pull_creates_a_job_that_finishes_with_the_files() {
     driver.press(ch('p'));
     match &driver.app.overlay {
         Some(Overlay::Prompt {
-            purpose: PromptPurpose::PullTo(reference),
+            purpose: PromptPurpose::Registry(registry::Ask::PullTo(reference)),
             input,
             ..
         }) => {
@@ -706,11 +707,13 @@ async fn palette_filters_actions_and_runs_one() {
     };
     assert_eq!(input, "pane");
     assert_eq!(
-        palette_matches(input),
+        palette_matches(&driver.app.keymap, "registry", input),
         [
             Action::NextPane,
             Action::PrevPane,
             Action::GoRegistry,
+            Action::GoDependencies,
+            Action::GoWorkspace,
             Action::GoTransfers,
             Action::GoPublish
         ]
@@ -737,16 +740,21 @@ async fn question_mark_opens_the_help_with_the_keymap() {
     assert!(matches!(driver.app.overlay, Some(Overlay::Help)));
     for action in Action::ALL {
         assert!(
-            !driver.app.keymap.keys_for(action).is_empty(),
+            SECTIONS
+                .iter()
+                .any(|pane| !driver.app.keymap.keys_for(pane, action).is_empty()),
             "{action:?} has a key to list"
         );
     }
-    assert_eq!(driver.app.keymap.keys_for(Action::Filter), ["/"]);
+    assert_eq!(
+        driver.app.keymap.keys_for("registry", Action::Filter),
+        ["/"]
+    );
     assert!(
         driver
             .app
             .keymap
-            .keys_for(Action::Quit)
+            .keys_for("registry", Action::Quit)
             .contains(&"q".to_string())
     );
     driver.press(ch('4'));

@@ -10,6 +10,8 @@ pub enum Action {
     NextPane,
     PrevPane,
     GoRegistry,
+    GoDependencies,
+    GoWorkspace,
     GoTransfers,
     GoPublish,
     Up,
@@ -35,15 +37,27 @@ pub enum Action {
     RetryJob,
     Generate,
     Validate,
+    Invert,
+    UpdateExtension,
+    AddModule,
+    RemoveModule,
+    ChangeVersion,
+    Save,
+    Undo,
+    Install,
+    InitWorkspace,
+    AddToWorkspace,
 }
 
 impl Action {
     /// Every action, in the order the help lists them.
-    pub const ALL: [Action; 29] = [
+    pub const ALL: [Action; 41] = [
         Action::Quit,
         Action::NextPane,
         Action::PrevPane,
         Action::GoRegistry,
+        Action::GoDependencies,
+        Action::GoWorkspace,
         Action::GoTransfers,
         Action::GoPublish,
         Action::Up,
@@ -69,6 +83,16 @@ impl Action {
         Action::RetryJob,
         Action::Generate,
         Action::Validate,
+        Action::Invert,
+        Action::UpdateExtension,
+        Action::AddModule,
+        Action::RemoveModule,
+        Action::ChangeVersion,
+        Action::Save,
+        Action::Undo,
+        Action::Install,
+        Action::InitWorkspace,
+        Action::AddToWorkspace,
     ];
 
     /// The name used in keymap files and the palette.
@@ -90,6 +114,8 @@ impl Action {
             Action::NextPane => "next pane",
             Action::PrevPane => "previous pane",
             Action::GoRegistry => "Registry pane",
+            Action::GoDependencies => "Dependencies pane",
+            Action::GoWorkspace => "Workspace pane",
             Action::GoTransfers => "Transfers pane",
             Action::GoPublish => "Publish pane",
             Action::Up => "move up",
@@ -115,6 +141,16 @@ impl Action {
             Action::RetryJob => "retry the transfer",
             Action::Generate => "generate a new extension",
             Action::Validate => "validate again",
+            Action::Invert => "why is it here (invert)",
+            Action::UpdateExtension => "apply the suggested update",
+            Action::AddModule => "add a module",
+            Action::RemoveModule => "remove the module",
+            Action::ChangeVersion => "change the version or range",
+            Action::Save => "save (shows the diff first)",
+            Action::Undo => "undo the last unsaved edit",
+            Action::Install => "resolve and install",
+            Action::InitWorkspace => "create a workspace here",
+            Action::AddToWorkspace => "add to the workspace",
         }
     }
 }

@@ -2,55 +2,25 @@
 //! app queues requests for the worker, and drawing reads it (`screen`). Tests drive it
 //! headless by sending keys and answers.
 
-use std::cell::Cell;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseEvent, MouseEventKind};
-use ratatui::layout::Rect;
 
 use super::action::Action;
 use super::clock::Clock;
 use super::keymap::Keymap;
-use super::panes::LoadState;
-use super::panes::publish::{PublishPane, Step, set_manifest_version};
-use super::panes::registry::{Level, RegistryPane};
-use super::panes::transfers::{JobState, TransfersPane};
+use super::panes::publish::PublishPane;
+use super::panes::registry::RegistryPane;
+use super::panes::transfers::TransfersPane;
+use super::panes::{Effects, Message};
+pub use super::panes::{PaneId, PromptPurpose};
 use super::theme::Theme;
-use super::worker::{JobId, Request, Response};
-use crate::extension::manifest::ExtensionType;
-use crate::oci::{Reference, ReferenceDefaults};
+use super::view::Pane;
+use super::worker::{JobId, Request};
+use crate::oci::ReferenceDefaults;
 
-mod actions;
 mod responses;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PaneId {
-    Registry,
-    Transfers,
-    Publish,
-}
-
-impl PaneId {
-    pub const ALL: [PaneId; 3] = [PaneId::Registry, PaneId::Transfers, PaneId::Publish];
-
-    /// The number key that opens it; 2 and 3 are kept for the Dependencies and Workspace panes.
-    pub fn number(self) -> u8 {
-        match self {
-            PaneId::Registry => 1,
-            PaneId::Transfers => 4,
-            PaneId::Publish => 5,
-        }
-    }
-
-    pub fn title(self) -> &'static str {
-        match self {
-            PaneId::Registry => "Registry",
-            PaneId::Transfers => "Transfers",
-            PaneId::Publish => "Publish",
-        }
-    }
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ToastKind {
@@ -68,31 +38,6 @@ pub struct Toast {
 /// How long a toast stays.
 pub const TOAST_LIFE: Duration = Duration::from_secs(4);
 
-/// What a text prompt is for.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum PromptPurpose {
-    PullTo(Reference),
-    CopyTo(Reference),
-    DeleteConfirm {
-        reference: Reference,
-        expected: String,
-    },
-    SwitchRegistry,
-    LoginUser {
-        registry: String,
-    },
-    LoginPassword {
-        registry: String,
-        username: String,
-    },
-    Generate {
-        dir: PathBuf,
-    },
-    QuitConfirm,
-    OpenDependency,
-    PublishTarget,
-}
-
 #[derive(Clone, Debug)]
 pub enum Overlay {
     Help,
@@ -108,13 +53,6 @@ pub enum Overlay {
     },
 }
 
-/// Where the current list was drawn, for mouse clicks.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct ListGeometry {
-    pub area: Rect,
-    pub offset: usize,
-}
-
 pub struct App {
     pub pane: PaneId,
     pub theme: Theme,
@@ -126,7 +64,6 @@ pub struct App {
     pub toasts: Vec<Toast>,
     pub defaults: ReferenceDefaults,
     pub quit: bool,
-    pub list_geometry: Cell<ListGeometry>,
     clock: Clock,
     outbox: Vec<Request>,
     next_job: JobId,
@@ -148,7 +85,7 @@ impl App {
             pane: PaneId::Registry,
             theme,
             keymap,
-            registry: RegistryPane::new(registries, defaults.namespace.clone()),
+            registry: RegistryPane::new(registries, defaults.clone()),
             transfers: TransfersPane::default(),
             publish: PublishPane::new(
                 workspace_root,
@@ -159,7 +96,6 @@ impl App {
             toasts: Vec::new(),
             defaults,
             quit: false,
-            list_geometry: Cell::new(ListGeometry::default()),
             clock: Clock::system(),
             outbox: Vec::new(),
             next_job: 1,
@@ -209,22 +145,89 @@ impl App {
         before != self.toasts.len() || self.transfers.running() > 0
     }
 
-    fn new_job(
-        &mut self,
-        kind: &'static str,
-        description: String,
-        request: impl FnOnce(JobId) -> Request,
-    ) {
-        let id = self.next_job;
-        self.next_job += 1;
-        let request = request(id);
-        self.transfers
-            .add(id, kind, description.clone(), request.clone());
-        self.send(request);
-        self.toast(
-            format!("{kind} started: {description} (4 Transfers)"),
-            ToastKind::Info,
-        );
+    /// The pane shown.
+    fn current(&self) -> &dyn Pane {
+        match self.pane {
+            PaneId::Registry => &self.registry,
+            PaneId::Transfers => &self.transfers,
+            PaneId::Publish => &self.publish,
+        }
+    }
+
+    fn current_mut(&mut self) -> &mut dyn Pane {
+        match self.pane {
+            PaneId::Registry => &mut self.registry,
+            PaneId::Transfers => &mut self.transfers,
+            PaneId::Publish => &mut self.publish,
+        }
+    }
+
+    /// Draws the pane shown into `area`.
+    pub fn draw_pane(&self, frame: &mut ratatui::Frame, area: ratatui::layout::Rect) {
+        let view = super::view::View {
+            theme: &self.theme,
+            keymap: &self.keymap,
+            now: self.clock.now(),
+        };
+        self.current().draw(frame, area, &view);
+    }
+
+    /// Runs `f` on a fresh set of effects, then carries them out.
+    fn with_effects(&mut self, f: impl FnOnce(&mut App, &mut Effects)) {
+        let mut fx = Effects::new(self.next_job);
+        f(self, &mut fx);
+        self.carry_out(fx);
+    }
+
+    /// Does what a pane asked for.
+    fn carry_out(&mut self, fx: Effects) {
+        self.next_job = fx.next_job();
+        self.outbox.extend(fx.requests);
+        for job in fx.jobs {
+            self.transfers.add(
+                job.id,
+                job.kind,
+                job.description.clone(),
+                job.request.clone(),
+            );
+            self.outbox.push(job.request);
+            self.toast(
+                format!("{} started: {} (4 Transfers)", job.kind, job.description),
+                ToastKind::Info,
+            );
+        }
+        for (text, kind) in fx.toasts {
+            self.toast(text, kind);
+        }
+        if let Some(prompt) = fx.prompt {
+            self.overlay = Some(Overlay::Prompt {
+                purpose: prompt.purpose,
+                label: prompt.label,
+                input: prompt.initial,
+                masked: prompt.masked,
+            });
+        }
+        if let Some(pane) = fx.goto {
+            self.pane = pane;
+        }
+        for (pane, message) in fx.messages {
+            self.with_effects(|app, fx| app.tell(pane, message, fx));
+        }
+        if fx.quit {
+            self.quit = true;
+        }
+    }
+
+    /// Hands a message from one pane to another.
+    fn tell(&mut self, pane: PaneId, message: Message, fx: &mut Effects) {
+        match (pane, message) {
+            (PaneId::Registry, Message::ShowInRegistry(reference)) => {
+                self.registry.show(&reference, fx)
+            }
+            (other, message) => {
+                tracing::debug!(?other, ?message, "a message no pane takes");
+            }
+        }
     }
 
     /// The actions that make sense here, for the hint bar.
@@ -232,44 +235,7 @@ impl App {
         if self.overlay.is_some() {
             return vec![Action::Open, Action::Cancel];
         }
-        let mut hints = match self.pane {
-            PaneId::Registry => match self.registry.level {
-                Level::Repositories => vec![
-                    Action::Open,
-                    Action::Filter,
-                    Action::SwitchRegistry,
-                    Action::Refresh,
-                ],
-                Level::Tags => vec![
-                    Action::Open,
-                    Action::Back,
-                    Action::Filter,
-                    Action::Pull,
-                    Action::CopyTo,
-                    Action::Delete,
-                ],
-                Level::Detail => vec![
-                    Action::Open,
-                    Action::Back,
-                    Action::Pull,
-                    Action::CopyTo,
-                    Action::Delete,
-                    Action::CopyReference,
-                ],
-            },
-            PaneId::Transfers => vec![
-                Action::Up,
-                Action::Down,
-                Action::CancelJob,
-                Action::RetryJob,
-            ],
-            PaneId::Publish => match self.publish.step {
-                Step::Pick => vec![Action::Open, Action::Back, Action::Generate],
-                Step::Validate => vec![Action::Validate, Action::Back],
-                Step::Target => vec![Action::Open, Action::SwitchRegistry, Action::Back],
-                _ => vec![Action::Open, Action::Back, Action::Validate],
-            },
-        };
+        let mut hints = self.current().hints();
         hints.extend([
             Action::NextPane,
             Action::Palette,
@@ -284,34 +250,11 @@ impl App {
             MouseEventKind::ScrollDown => self.apply(Action::Down),
             MouseEventKind::ScrollUp => self.apply(Action::Up),
             MouseEventKind::Down(_) => {
-                let geometry = self.list_geometry.get();
-                let area = geometry.area;
-                if event.column >= area.x
-                    && event.column < area.x + area.width
-                    && event.row > area.y
-                    && event.row < area.y + area.height.saturating_sub(1)
-                {
-                    let index = geometry.offset + (event.row - area.y - 1) as usize;
-                    self.select_index(index);
+                if let Some(index) = self.current().geometry().index_at(event.column, event.row) {
+                    self.current_mut().select_index(index);
                 }
             }
             _ => {}
-        }
-    }
-
-    fn select_index(&mut self, index: usize) {
-        match self.pane {
-            PaneId::Registry => match self.registry.level {
-                Level::Repositories => self.registry.repos.select(index),
-                Level::Tags => self.registry.tags.select(index),
-                Level::Detail => {}
-            },
-            PaneId::Transfers => {
-                self.transfers.selected = index.min(self.transfers.jobs.len().saturating_sub(1));
-            }
-            PaneId::Publish => {
-                self.publish.selected = index.min(self.publish.entries.len().saturating_sub(1));
-            }
         }
     }
 
@@ -320,31 +263,9 @@ impl App {
             self.overlay_key(key);
             return;
         }
-        if self.pane == PaneId::Registry
-            && let Some(mut target) = self.registry.filtering_mut()
-            && *target.filtering()
-        {
-            match key.code {
-                KeyCode::Esc => {
-                    target.clear();
-                    *target.filtering() = false;
-                }
-                KeyCode::Enter => *target.filtering() = false,
-                KeyCode::Backspace => target.pop(),
-                KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
-                    target.push(c)
-                }
-                KeyCode::Up => self.registry.move_by(-1),
-                KeyCode::Down => self.registry.move_by(1),
-                _ => {}
-            }
-            return;
-        }
-        if self.pane == PaneId::Publish
-            && self.publish.step == Step::Target
-            && let KeyCode::Char(c @ '1'..='3') = key.code
-        {
-            self.choose_suggestion(c as usize - '0' as usize);
+        let mut used = false;
+        self.with_effects(|app, fx| used = app.current_mut().raw_key(&key, fx));
+        if used {
             return;
         }
         match key.code {
@@ -357,7 +278,7 @@ impl App {
             }
             _ => {}
         }
-        if let Some(action) = self.keymap.action(&key) {
+        if let Some(action) = self.keymap.action(self.pane.section(), &key) {
             self.apply(action);
         }
     }
@@ -380,7 +301,9 @@ impl App {
                 KeyCode::Up => *selected = selected.saturating_sub(1),
                 KeyCode::Down => *selected += 1,
                 KeyCode::Tab => {
-                    if let Some(first) = palette_matches(input).first() {
+                    if let Some(first) =
+                        palette_matches(&self.keymap, self.pane.section(), input).first()
+                    {
                         *input = first.name();
                     }
                 }
@@ -393,7 +316,7 @@ impl App {
                     *selected = 0;
                 }
                 KeyCode::Enter => {
-                    let matches = palette_matches(input);
+                    let matches = palette_matches(&self.keymap, self.pane.section(), input);
                     let chosen = matches
                         .get((*selected).min(matches.len().saturating_sub(1)))
                         .copied();
@@ -412,7 +335,7 @@ impl App {
                 KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => input.push(c),
                 KeyCode::Enter => {
                     if let Some(Overlay::Prompt { purpose, input, .. }) = self.overlay.take() {
-                        self.answer(purpose, input);
+                        self.answer(purpose, input.trim().to_string());
                     }
                 }
                 _ => {}
@@ -420,148 +343,33 @@ impl App {
         }
     }
 
-    fn prompt(
-        &mut self,
-        purpose: PromptPurpose,
-        label: impl Into<String>,
-        initial: impl Into<String>,
-        masked: bool,
-    ) {
-        self.overlay = Some(Overlay::Prompt {
-            purpose,
-            label: label.into(),
-            input: initial.into(),
-            masked,
-        });
-    }
-
+    /// Hands a prompt's answer to the pane that asked.
     fn answer(&mut self, purpose: PromptPurpose, input: String) {
-        let input = input.trim().to_string();
-        match purpose {
-            PromptPurpose::PullTo(reference) => {
-                if input.is_empty() {
-                    return;
-                }
-                let dest = PathBuf::from(&input);
-                let description = format!("{reference} → {input}");
-                self.new_job("pull", description, |job| Request::Pull {
-                    job,
-                    reference,
-                    dest,
-                });
-            }
-            PromptPurpose::CopyTo(source) => match Reference::parse(&input, &self.defaults) {
-                Ok(target) => {
-                    let description = format!("{source} → {target}");
-                    self.new_job("copy", description, |job| Request::Copy {
-                        job,
-                        source,
-                        target,
-                    });
-                }
-                Err(e) => self.toast(e.to_string(), ToastKind::Error),
-            },
-            PromptPurpose::DeleteConfirm {
-                reference,
-                expected,
-            } => {
-                if input == expected {
-                    self.send(Request::Delete { reference });
-                } else {
-                    self.toast(
-                        "Not deleted: the confirmation did not match",
-                        ToastKind::Info,
-                    );
-                }
-            }
-            PromptPurpose::SwitchRegistry => {
-                if !input.is_empty() {
-                    let request = self.registry.switch_to(&input);
-                    self.send(request);
-                }
-            }
-            PromptPurpose::LoginUser { registry } => {
-                if !input.is_empty() {
-                    self.prompt(
-                        PromptPurpose::LoginPassword {
-                            registry: registry.clone(),
-                            username: input,
-                        },
-                        format!("Password for {registry}"),
-                        "",
-                        true,
-                    );
-                }
-            }
-            PromptPurpose::LoginPassword { registry, username } => {
-                self.send(Request::Login {
-                    registry,
-                    username,
-                    password: input,
-                });
-            }
-            PromptPurpose::Generate { dir } => {
-                let mut parts = input.split_whitespace();
-                let kind = parts.next().and_then(|k| k.parse::<ExtensionType>().ok());
-                match (kind, parts.next()) {
-                    (Some(kind), Some(name)) => self.send(Request::Generate {
-                        kind,
-                        name: name.to_string(),
-                        dir,
-                    }),
-                    _ => self.toast("Type `TYPE NAME`, e.g. `taskserv redis`", ToastKind::Error),
-                }
-            }
-            PromptPurpose::PublishTarget => match input.split_once('/') {
-                Some((registry, namespace)) if !registry.is_empty() => {
-                    self.publish.registry = registry.to_string();
-                    self.publish.namespace = namespace.trim_matches('/').to_string();
-                    self.publish.existing_digest = None;
-                    if let Some(target) = self.publish.target() {
-                        self.publish.existing_state = LoadState::Loading;
-                        self.send(Request::Tags {
-                            reference: Reference {
-                                tag: None,
-                                ..target
-                            },
-                        });
-                    }
-                }
-                _ => self.toast(
-                    "Type `REGISTRY/NAMESPACE`, e.g. `localhost:5000/provisioning-extensions`",
-                    ToastKind::Error,
-                ),
-            },
-            PromptPurpose::OpenDependency => {
-                if let Some(request) = self.registry.open_dependency(&input) {
-                    self.send(request);
-                } else if !input.is_empty() {
-                    self.toast(
-                        format!("`{input}` is not in this registry's namespace"),
-                        ToastKind::Error,
-                    );
-                }
-            }
+        self.with_effects(|app, fx| match purpose {
             PromptPurpose::QuitConfirm => {
                 if input.eq_ignore_ascii_case("y") || input.eq_ignore_ascii_case("yes") {
-                    self.quit = true;
+                    fx.quit = true;
                 }
             }
-        }
+            PromptPurpose::Registry(ask) => app.registry.answer(ask, input, fx),
+            PromptPurpose::Publish(ask) => app.publish.answer(ask, input, fx),
+        });
     }
 
     /// Applies an action (from a key, the palette or a test).
     pub fn apply(&mut self, action: Action) {
         match action {
             Action::Quit => {
-                if self.transfers.running() > 0 {
-                    let running = self.transfers.running();
-                    self.prompt(
-                        PromptPurpose::QuitConfirm,
-                        format!("{running} transfer(s) running; quit and cancel them? (y/n)"),
-                        "",
-                        false,
-                    );
+                let running = self.transfers.running();
+                if running > 0 {
+                    self.overlay = Some(Overlay::Prompt {
+                        purpose: PromptPurpose::QuitConfirm,
+                        label: format!(
+                            "{running} transfer(s) running; quit and cancel them? (y/n)"
+                        ),
+                        input: String::new(),
+                        masked: false,
+                    });
                 } else {
                     self.quit = true;
                 }
@@ -592,58 +400,25 @@ impl App {
             Action::Cancel => {
                 // Esc: stop what is loading.
                 self.send(Request::CancelFetches);
-                for state in [
-                    &mut self.registry.repos_state,
-                    &mut self.registry.tags_state,
-                    &mut self.registry.detail_state,
-                ] {
-                    if *state == LoadState::Loading {
-                        *state = LoadState::Failed("cancelled".into());
-                    }
-                }
+                self.registry.cancel_loading();
+                self.transfers.cancel_loading();
+                self.publish.cancel_loading();
             }
-            _ => match self.pane {
-                PaneId::Registry => self.registry_action(action),
-                PaneId::Transfers => self.transfers_action(action),
-                PaneId::Publish => self.publish_action(action),
-            },
+            _ => self.with_effects(|app, fx| app.current_mut().action(action, fx)),
         }
     }
 }
 
-/// The same request with a new job id (for retry).
-fn with_job(request: Request, id: JobId) -> Request {
-    match request {
-        Request::Pull {
-            reference, dest, ..
-        } => Request::Pull {
-            job: id,
-            reference,
-            dest,
-        },
-        Request::Copy { source, target, .. } => Request::Copy {
-            job: id,
-            source,
-            target,
-        },
-        Request::PushExtension {
-            dir, target, force, ..
-        } => Request::PushExtension {
-            job: id,
-            dir,
-            target,
-            force,
-        },
-        other => other,
-    }
-}
-
-/// Actions whose name or description contains `input`, for the palette.
-pub fn palette_matches(input: &str) -> Vec<Action> {
+/// The actions of pane `section` and of every pane whose name or description contains
+/// `input`, for the palette.
+pub fn palette_matches(keymap: &Keymap, section: &str, input: &str) -> Vec<Action> {
     let needle = input.trim().to_lowercase();
+    let here = keymap.section_actions(section);
+    let everywhere = keymap.global_actions();
     Action::ALL
         .iter()
         .copied()
+        .filter(|a| here.contains(a) || everywhere.contains(a))
         .filter(|a| {
             needle.is_empty() || a.name().contains(&needle) || a.describe().contains(&needle)
         })

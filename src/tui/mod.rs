@@ -5,11 +5,13 @@
 pub mod action;
 pub mod app;
 pub mod clock;
+pub mod input;
 pub mod keymap;
 pub mod list;
 pub mod panes;
 pub mod screen;
 pub mod theme;
+pub mod view;
 pub mod worker;
 
 use std::io::Stdout;

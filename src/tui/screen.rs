@@ -1,22 +1,14 @@
-//! Drawing: pure functions from the app's state to a frame. Nothing here changes state except
-//! the geometry cell mouse clicks read.
-
-mod pane_views;
-use pane_views::*;
+//! Drawing the frame around the panes: tabs, hints, toasts and overlays. Each pane draws
+//! itself (`panes::*::view`); nothing here changes state.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::Style;
-use ratatui::text::{Line, Span, Text};
-use ratatui::widgets::{Block, Borders, Clear, Gauge, Paragraph, Row, Table, Tabs, Wrap};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Tabs, Wrap};
 
 use super::action::Action;
-use super::app::{App, ListGeometry, Overlay, PaneId, ToastKind, palette_matches};
-use super::panes::LoadState;
-use super::panes::publish::Step;
-use super::panes::registry::Level;
-use super::panes::transfers::JobState;
-use crate::units::human_bytes;
+use super::app::{App, Overlay, PaneId, ToastKind, palette_matches};
+use super::view::{block, centered};
 
 pub fn draw(frame: &mut Frame, app: &App) {
     let area = frame.area();
@@ -28,11 +20,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
     ])
     .areas(area);
     draw_tabs(frame, app, tabs);
-    match app.pane {
-        PaneId::Registry => draw_registry(frame, app, body),
-        PaneId::Transfers => draw_transfers(frame, app, body),
-        PaneId::Publish => draw_publish(frame, app, body),
-    }
+    app.draw_pane(frame, body);
     draw_hints(frame, app, hints);
     draw_toasts(frame, app, body);
     if let Some(overlay) = &app.overlay {
@@ -63,7 +51,7 @@ fn draw_tabs(frame: &mut Frame, app: &App, area: Rect) {
 fn draw_hints(frame: &mut Frame, app: &App, area: Rect) {
     // Help and quit always show; the pane's own keys fill what room is left before them.
     let hint = |action: Action| -> Option<(String, String)> {
-        let keys = app.keymap.keys_for(action);
+        let keys = app.keymap.keys_for(app.pane.section(), action);
         let key = keys.first()?;
         Some((format!(" {key} "), format!("{} ", action.describe())))
     };
@@ -125,54 +113,32 @@ fn draw_toasts(frame: &mut Frame, app: &App, body: Rect) {
     }
 }
 
-fn block<'a>(app: &App, title: impl Into<Line<'a>>) -> Block<'a> {
-    Block::default()
-        .borders(Borders::ALL)
-        .border_style(app.theme.border)
-        .title(title)
-        .title_style(app.theme.accent)
-}
-
-fn loading_text<'a>(app: &App, state: &'a LoadState, what: &str) -> Option<Paragraph<'a>> {
-    match state {
-        LoadState::Loading => {
-            Some(Paragraph::new(format!("Loading {what}… (esc cancels)")).style(app.theme.muted))
-        }
-        LoadState::Failed(e) => Some(
-            Paragraph::new(e.as_str())
-                .style(app.theme.error)
-                .wrap(Wrap { trim: false }),
-        ),
-        _ => None,
-    }
-}
-
-fn centered(area: Rect, width: u16, height: u16) -> Rect {
-    let width = width.min(area.width);
-    let height = height.min(area.height);
-    Rect::new(
-        area.x + (area.width - width) / 2,
-        area.y + (area.height - height) / 2,
-        width,
-        height,
-    )
-}
-
 fn draw_overlay(frame: &mut Frame, app: &App, overlay: &Overlay, area: Rect) {
     match overlay {
         Overlay::Help => {
-            let entries: Vec<Line> = Action::ALL
-                .iter()
-                .filter_map(|a| {
-                    let keys = app.keymap.keys_for(*a);
-                    (!keys.is_empty()).then(|| {
-                        Line::from(vec![
-                            Span::styled(format!("{:<12}", keys.join(" ")), app.theme.accent),
-                            Span::raw(a.describe()),
-                        ])
+            // This pane's own keys first, then those that work everywhere: (keys, what) rows,
+            // with a heading row (no keys) before each group.
+            let section = app.pane.section();
+            let mut entries: Vec<(Option<String>, String)> = Vec::new();
+            for (title, actions) in [
+                (
+                    format!("{} pane", app.pane.title()),
+                    app.keymap.section_actions(section),
+                ),
+                ("everywhere".to_string(), app.keymap.global_actions()),
+            ] {
+                let rows: Vec<(Option<String>, String)> = actions
+                    .iter()
+                    .filter_map(|a| {
+                        let keys = app.keymap.keys_for(section, *a);
+                        (!keys.is_empty()).then(|| (Some(keys.join(" ")), a.describe().into()))
                     })
-                })
-                .collect();
+                    .collect();
+                if !rows.is_empty() {
+                    entries.push((None, title));
+                    entries.extend(rows);
+                }
+            }
             let rows_available = area.height.saturating_sub(6).max(1) as usize;
             // One column when everything fits, else two side by side.
             let columns = if entries.len() <= rows_available {
@@ -188,17 +154,34 @@ fn draw_overlay(frame: &mut Frame, app: &App, overlay: &Overlay, area: Rect) {
             };
             let popup = centered(area, width, per_column as u16 + 2);
             frame.render_widget(Clear, popup);
-            let outer = block(app, " help (esc closes) ").style(app.theme.base);
+            let outer = block(&app.theme, " help (esc closes) ").style(app.theme.base);
             let inner = outer.inner(popup);
             frame.render_widget(outer, popup);
             let areas = Layout::horizontal(vec![Constraint::Ratio(1, columns as u32); columns])
                 .split(inner);
             for (column, chunk) in entries.chunks(per_column.max(1)).enumerate() {
-                frame.render_widget(Paragraph::new(chunk.to_vec()), areas[column]);
+                // Each column's keys are as wide as its widest, plus a space.
+                let key_width = chunk
+                    .iter()
+                    .filter_map(|(keys, _)| keys.as_ref().map(|k| k.chars().count()))
+                    .max()
+                    .unwrap_or(0)
+                    + 1;
+                let lines: Vec<Line> = chunk
+                    .iter()
+                    .map(|(keys, what)| match keys {
+                        Some(keys) => Line::from(vec![
+                            Span::styled(format!("{keys:<key_width$}"), app.theme.accent),
+                            Span::raw(what.clone()),
+                        ]),
+                        None => Line::styled(what.clone(), app.theme.muted),
+                    })
+                    .collect();
+                frame.render_widget(Paragraph::new(lines), areas[column]);
             }
         }
         Overlay::Palette { input, selected } => {
-            let matches = palette_matches(input);
+            let matches = palette_matches(&app.keymap, app.pane.section(), input);
             // Leave the tab and hint bars visible; scroll the list to keep the selection shown.
             let rows = (area.height.saturating_sub(5) as usize)
                 .max(1)
@@ -229,7 +212,7 @@ fn draw_overlay(frame: &mut Frame, app: &App, overlay: &Overlay, area: Rect) {
             frame.render_widget(Clear, popup);
             frame.render_widget(
                 Paragraph::new(lines)
-                    .block(block(app, " command palette "))
+                    .block(block(&app.theme, " command palette "))
                     .style(app.theme.base),
                 popup,
             );
@@ -256,12 +239,11 @@ fn draw_overlay(frame: &mut Frame, app: &App, overlay: &Overlay, area: Rect) {
                         Span::raw("▏"),
                     ]),
                 ])
-                .block(block(app, " enter confirms, esc cancels "))
+                .block(block(&app.theme, " enter confirms, esc cancels "))
                 .style(app.theme.base)
                 .wrap(Wrap { trim: false }),
                 popup,
             );
         }
     }
-    let _ = Style::default();
 }

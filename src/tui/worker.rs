@@ -85,6 +85,35 @@ pub enum Request {
     CancelFetches,
 }
 
+impl Request {
+    /// The same request with job id `id` (a new job, or a retry).
+    pub fn with_job(self, id: JobId) -> Request {
+        match self {
+            Request::Pull {
+                reference, dest, ..
+            } => Request::Pull {
+                job: id,
+                reference,
+                dest,
+            },
+            Request::Copy { source, target, .. } => Request::Copy {
+                job: id,
+                source,
+                target,
+            },
+            Request::PushExtension {
+                dir, target, force, ..
+            } => Request::PushExtension {
+                job: id,
+                dir,
+                target,
+                force,
+            },
+            other => other,
+        }
+    }
+}
+
 /// What the worker answers.
 #[derive(Clone, Debug)]
 pub enum Response {

@@ -1,11 +1,17 @@
 //! Registry pane: registries → repositories → tags → detail.
 
-use crate::oci::Reference;
+mod keys;
+mod view;
+
+pub use keys::Ask;
+
 use crate::oci::browse::{Inspection, RepositoryEntry, TagEntry};
+use crate::oci::{Reference, ReferenceDefaults};
 use crate::tui::list::{Filterable, FilteredList};
 use crate::tui::worker::Request;
 
 use super::LoadState;
+use crate::tui::view::GeometryCell;
 
 impl Filterable for RepositoryEntry {
     fn filter_text(&self) -> String {
@@ -41,14 +47,19 @@ pub struct RegistryPane {
     pub detail_state: LoadState,
     pub detail_of: Option<Reference>,
     pub detail_scroll: u16,
+    /// The tag to select when the tag list arrives (a jump from another pane).
+    pub select_tag: Option<String>,
+    /// How typed references are completed (copy targets).
+    pub defaults: ReferenceDefaults,
+    pub geometry: GeometryCell,
 }
 
 impl RegistryPane {
-    pub fn new(registries: Vec<String>, namespace: String) -> RegistryPane {
+    pub fn new(registries: Vec<String>, defaults: ReferenceDefaults) -> RegistryPane {
         RegistryPane {
             registries,
             current: 0,
-            namespace,
+            namespace: defaults.namespace.clone(),
             level: Level::Repositories,
             repos: FilteredList::default(),
             repos_state: LoadState::Idle,
@@ -59,6 +70,9 @@ impl RegistryPane {
             detail_state: LoadState::Idle,
             detail_of: None,
             detail_scroll: 0,
+            select_tag: None,
+            defaults,
+            geometry: GeometryCell::default(),
         }
     }
 

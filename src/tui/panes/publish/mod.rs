@@ -1,6 +1,11 @@
 //! Publish pane, guided: pick or generate an extension → validate → package → choose target
 //! and version → push with progress → verify by reading it back → the line for a workspace.
 
+mod keys;
+mod view;
+
+pub use keys::Ask;
+
 use std::path::{Path, PathBuf};
 
 use crate::oci::browse::TagEntry;
@@ -9,6 +14,7 @@ use crate::oci::{Digest, Reference};
 use crate::tui::worker::{JobId, PackageSummary, Request, ValidationSummary};
 
 use super::LoadState;
+use crate::tui::view::GeometryCell;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Step {
@@ -75,6 +81,7 @@ pub struct PublishPane {
     pub push_job: Option<JobId>,
     pub push_result: Option<Result<String, String>>,
     pub verified: Option<Result<Digest, String>>,
+    pub geometry: GeometryCell,
 }
 
 impl PublishPane {
@@ -99,6 +106,7 @@ impl PublishPane {
             push_job: None,
             push_result: None,
             verified: None,
+            geometry: GeometryCell::default(),
         };
         pane.read_dir();
         pane

@@ -1,11 +1,15 @@
 //! Transfers pane: every push/pull/copy job with per-blob progress, rate, ETA and state.
 
+mod keys;
+mod view;
+
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use crate::oci::Digest;
 use crate::oci::progress::{Outcome, TransferEvent};
 use crate::tui::clock::Clock;
+use crate::tui::view::GeometryCell;
 use crate::tui::worker::{JobId, Request};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -73,6 +77,7 @@ pub struct TransfersPane {
     pub selected: usize,
     /// Stamps jobs' start and end.
     pub clock: Clock,
+    pub geometry: GeometryCell,
 }
 
 impl TransfersPane {

@@ -1,0 +1,423 @@
+//! What actions, prompt answers and worker answers do to the Registry pane.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use super::{Level, RegistryPane};
+use crate::oci::Reference;
+use crate::oci::browse::{Inspection, RepositoryEntry, TagEntry};
+use ratatui::Frame;
+use ratatui::layout::Rect;
+
+use crate::tui::action::Action;
+use crate::tui::list::FilteredList;
+use crate::tui::panes::{Effects, LoadState, PromptPurpose};
+use crate::tui::view::{ListGeometry, Pane, View};
+use crate::tui::worker::Request;
+
+/// What a Registry prompt asks for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Ask {
+    PullTo(Reference),
+    CopyTo(Reference),
+    DeleteConfirm {
+        reference: Reference,
+        expected: String,
+    },
+    SwitchRegistry,
+    LoginUser {
+        registry: String,
+    },
+    LoginPassword {
+        registry: String,
+        username: String,
+    },
+    OpenDependency,
+}
+
+impl Pane for RegistryPane {
+    fn hints(&self) -> Vec<Action> {
+        match self.level {
+            Level::Repositories => vec![
+                Action::Open,
+                Action::Filter,
+                Action::SwitchRegistry,
+                Action::Refresh,
+            ],
+            Level::Tags => vec![
+                Action::Open,
+                Action::Back,
+                Action::Filter,
+                Action::Pull,
+                Action::CopyTo,
+                Action::Delete,
+            ],
+            Level::Detail => vec![
+                Action::Open,
+                Action::Back,
+                Action::Pull,
+                Action::CopyTo,
+                Action::Delete,
+                Action::CopyReference,
+            ],
+        }
+    }
+
+    /// Typing into the filter of the list shown.
+    fn raw_key(&mut self, key: &KeyEvent, _fx: &mut Effects) -> bool {
+        let Some(mut target) = self.filtering_mut() else {
+            return false;
+        };
+        if !*target.filtering() {
+            return false;
+        }
+        match key.code {
+            KeyCode::Esc => {
+                target.clear();
+                *target.filtering() = false;
+            }
+            KeyCode::Enter => *target.filtering() = false,
+            KeyCode::Backspace => target.pop(),
+            KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => target.push(c),
+            KeyCode::Up => self.move_by(-1),
+            KeyCode::Down => self.move_by(1),
+            _ => {}
+        }
+        true
+    }
+
+    fn action(&mut self, action: Action, fx: &mut Effects) {
+        let page = self.geometry.get().page();
+        match action {
+            Action::Up => self.move_by(-1),
+            Action::Down => self.move_by(1),
+            Action::PageUp => self.move_by(-page),
+            Action::PageDown => self.move_by(page),
+            Action::Top => self.to_end(false),
+            Action::Bottom => self.to_end(true),
+            Action::Open if self.level == Level::Detail => {
+                let names = self.dependency_names();
+                if names.is_empty() {
+                    fx.info("This artifact declares no dependencies");
+                } else {
+                    let first = names[0].clone();
+                    fx.prompt(
+                        PromptPurpose::Registry(Ask::OpenDependency),
+                        format!("Open dependency ({})", names.join(", ")),
+                        first,
+                    );
+                }
+            }
+            Action::Open => {
+                if let Some(request) = self.open() {
+                    fx.send(request);
+                }
+            }
+            Action::Back => {
+                self.back();
+            }
+            Action::Filter => {
+                if let Some(mut target) = self.filtering_mut() {
+                    *target.filtering() = true;
+                }
+            }
+            Action::Refresh => {
+                let request = match self.level {
+                    Level::Repositories => Some(self.load()),
+                    Level::Tags => {
+                        self.level = Level::Repositories;
+                        self.open()
+                    }
+                    Level::Detail => {
+                        self.level = Level::Tags;
+                        self.open()
+                    }
+                };
+                if let Some(request) = request {
+                    fx.send(request);
+                }
+            }
+            Action::SwitchRegistry => {
+                let known = self.registries.join(", ");
+                fx.prompt(
+                    PromptPurpose::Registry(Ask::SwitchRegistry),
+                    format!("Registry host[:port] (known: {known})"),
+                    "",
+                );
+            }
+            Action::Login => {
+                let registry = self.registry().to_string();
+                fx.prompt(
+                    PromptPurpose::Registry(Ask::LoginUser {
+                        registry: registry.clone(),
+                    }),
+                    format!("Username for {registry}"),
+                    "",
+                );
+            }
+            Action::Pull => {
+                if let Some(reference) = self.tagged_selection(fx) {
+                    let initial = format!("./{}", reference.name());
+                    fx.prompt(
+                        PromptPurpose::Registry(Ask::PullTo(reference)),
+                        "Pull into directory",
+                        initial,
+                    );
+                }
+            }
+            Action::CopyTo => {
+                if let Some(reference) = self.tagged_selection(fx) {
+                    let initial = reference.to_string();
+                    fx.prompt(
+                        PromptPurpose::Registry(Ask::CopyTo(reference)),
+                        "Copy to reference",
+                        initial,
+                    );
+                }
+            }
+            Action::Delete => {
+                if let Some(reference) = self.tagged_selection(fx) {
+                    let expected = reference.tag.clone().unwrap_or_default();
+                    fx.prompt(
+                        PromptPurpose::Registry(Ask::DeleteConfirm {
+                            reference: reference.clone(),
+                            expected: expected.clone(),
+                        }),
+                        format!(
+                            "Delete {reference} and every tag on its manifest? Type `{expected}`"
+                        ),
+                        "",
+                    );
+                }
+            }
+            Action::CopyReference => {
+                if let Some(reference) = self.selected_reference() {
+                    fx.info(format!("oci://{reference}"));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn cancel_loading(&mut self) {
+        for state in [
+            &mut self.repos_state,
+            &mut self.tags_state,
+            &mut self.detail_state,
+        ] {
+            if *state == LoadState::Loading {
+                *state = LoadState::Failed("cancelled".into());
+            }
+        }
+    }
+
+    fn select_index(&mut self, index: usize) {
+        match self.level {
+            Level::Repositories => self.repos.select(index),
+            Level::Tags => self.tags.select(index),
+            Level::Detail => {}
+        }
+    }
+
+    fn geometry(&self) -> ListGeometry {
+        self.geometry.get()
+    }
+
+    fn draw(&self, frame: &mut Frame, area: Rect, view: &View) {
+        super::view::draw(self, frame, area, view);
+    }
+}
+
+impl RegistryPane {
+    /// The selected tag (or detail) reference; a toast when a repository is selected.
+    fn tagged_selection(&self, fx: &mut Effects) -> Option<Reference> {
+        let reference = self.selected_reference()?;
+        if reference.tag.is_none() && reference.digest.is_none() {
+            fx.info("Open the repository and choose a tag first");
+            return None;
+        }
+        Some(reference)
+    }
+
+    pub fn answer(&mut self, ask: Ask, input: String, fx: &mut Effects) {
+        match ask {
+            Ask::PullTo(reference) => {
+                if input.is_empty() {
+                    return;
+                }
+                let dest = std::path::PathBuf::from(&input);
+                let description = format!("{reference} → {input}");
+                fx.job(
+                    "pull",
+                    description,
+                    Request::Pull {
+                        job: 0,
+                        reference,
+                        dest,
+                    },
+                );
+            }
+            Ask::CopyTo(source) => match Reference::parse(&input, &self.defaults) {
+                Ok(target) => {
+                    let description = format!("{source} → {target}");
+                    fx.job(
+                        "copy",
+                        description,
+                        Request::Copy {
+                            job: 0,
+                            source,
+                            target,
+                        },
+                    );
+                }
+                Err(e) => fx.error(e.to_string()),
+            },
+            Ask::DeleteConfirm {
+                reference,
+                expected,
+            } => {
+                if input == expected {
+                    fx.send(Request::Delete { reference });
+                } else {
+                    fx.info("Not deleted: the confirmation did not match");
+                }
+            }
+            Ask::SwitchRegistry => {
+                if !input.is_empty() {
+                    fx.send(self.switch_to(&input));
+                }
+            }
+            Ask::LoginUser { registry } => {
+                if !input.is_empty() {
+                    fx.secret_prompt(
+                        PromptPurpose::Registry(Ask::LoginPassword {
+                            registry: registry.clone(),
+                            username: input,
+                        }),
+                        format!("Password for {registry}"),
+                    );
+                }
+            }
+            Ask::LoginPassword { registry, username } => {
+                fx.send(Request::Login {
+                    registry,
+                    username,
+                    password: input,
+                });
+            }
+            Ask::OpenDependency => {
+                if let Some(request) = self.open_dependency(&input) {
+                    fx.send(request);
+                } else if !input.is_empty() {
+                    fx.error(format!("`{input}` is not in this registry's namespace"));
+                }
+            }
+        }
+    }
+
+    pub fn on_repositories(
+        &mut self,
+        registry: &str,
+        result: Result<Vec<RepositoryEntry>, String>,
+    ) {
+        // Answers to a load that was cancelled (Esc) or replaced are ignored.
+        if registry != self.registry() || self.repos_state != LoadState::Loading {
+            return;
+        }
+        match result {
+            Ok(list) => {
+                self.repos.set_items(list);
+                self.repos_state = LoadState::Loaded;
+            }
+            Err(e) => self.repos_state = LoadState::Failed(RegistryPane::explain(&e)),
+        }
+    }
+
+    pub fn on_tags(&mut self, reference: &Reference, result: Result<Vec<TagEntry>, String>) {
+        if self.tags_of.as_ref() != Some(reference) || self.tags_state != LoadState::Loading {
+            return;
+        }
+        match result {
+            Ok(list) => {
+                self.tags.set_items(list);
+                self.tags_state = LoadState::Loaded;
+                if let Some(tag) = self.select_tag.take()
+                    && let Some(index) = self.tags.items().iter().position(|t| t.tag == tag)
+                {
+                    self.tags.select(index);
+                }
+            }
+            Err(e) => self.tags_state = LoadState::Failed(RegistryPane::explain(&e)),
+        }
+    }
+
+    pub fn on_inspected(&mut self, reference: &Reference, result: Result<Box<Inspection>, String>) {
+        if self.detail_of.as_ref() != Some(reference) || self.detail_state != LoadState::Loading {
+            return;
+        }
+        match result {
+            Ok(found) => {
+                self.detail = Some(found);
+                self.detail_state = LoadState::Loaded;
+            }
+            Err(e) => self.detail_state = LoadState::Failed(RegistryPane::explain(&e)),
+        }
+    }
+
+    pub fn on_deleted(
+        &mut self,
+        reference: &Reference,
+        result: Result<crate::oci::Digest, String>,
+        fx: &mut Effects,
+    ) {
+        match result {
+            Ok(digest) => {
+                fx.info(format!("Deleted {reference} ({digest})"));
+                self.level = Level::Repositories;
+                if let Some(request) = self.open() {
+                    fx.send(request);
+                }
+            }
+            Err(e) => fx.error(format!("Delete failed: {e}")),
+        }
+    }
+
+    pub fn on_logged_in(
+        &mut self,
+        registry: &str,
+        result: Result<String, String>,
+        fx: &mut Effects,
+    ) {
+        match result {
+            Ok(source) => {
+                fx.info(format!(
+                    "Logged in to {registry}; credentials stored in {source}"
+                ));
+                if registry == self.registry() {
+                    fx.send(self.load());
+                }
+            }
+            Err(e) => fx.error(format!("Login failed, nothing stored: {e}")),
+        }
+    }
+
+    /// Shows `reference`'s repository (switching registry when needed) and lists its tags,
+    /// selecting its tag when it has one.
+    pub fn show(&mut self, reference: &Reference, fx: &mut Effects) {
+        if reference.registry != self.registry() {
+            fx.send(self.switch_to(&reference.registry));
+        }
+        let repository = Reference {
+            tag: None,
+            digest: None,
+            ..reference.clone()
+        };
+        self.level = Level::Tags;
+        self.tags = FilteredList::default();
+        self.tags_state = LoadState::Loading;
+        self.tags_of = Some(repository.clone());
+        self.select_tag = reference.tag.clone();
+        fx.send(Request::Tags {
+            reference: repository,
+        });
+    }
+}
