@@ -719,7 +719,7 @@ async fn palette_filters_actions_and_runs_one() {
         ]
     );
     assert_eq!(driver.app.pane, PaneId::Registry, "typing runs nothing");
-    for _ in 0..3 {
+    for _ in 0..5 {
         driver.code(KeyCode::Down);
     }
     driver.code(KeyCode::Enter);
