@@ -87,6 +87,7 @@ pub fn ui(args: &RegistryArgs, ui: &UiArgs) -> Result<()> {
         let options = WorkbenchOptions {
             defaults: ctx.defaults.clone(),
             registries,
+            workspace: workspace_root.clone(),
             workspace_root,
             theme: ui.theme.clone(),
         };
@@ -174,6 +175,7 @@ pub fn demo(args: &DemoArgs, quiet: bool) -> Result<()> {
                 defaults,
                 registries: vec![],
                 workspace_root: samples_root,
+                workspace: workspace.clone(),
                 theme: args.ui.theme.clone(),
             };
             crate::tui::run(options, registries, cache).await

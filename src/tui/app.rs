@@ -10,9 +10,11 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseEvent, MouseEventKi
 use super::action::Action;
 use super::clock::Clock;
 use super::keymap::Keymap;
+use super::panes::dependencies::DependenciesPane;
 use super::panes::publish::PublishPane;
 use super::panes::registry::RegistryPane;
 use super::panes::transfers::TransfersPane;
+use super::panes::workspace::WorkspacePane;
 use super::panes::{Effects, Message};
 pub use super::panes::{PaneId, PromptPurpose};
 use super::theme::Theme;
@@ -58,6 +60,8 @@ pub struct App {
     pub theme: Theme,
     pub keymap: Keymap,
     pub registry: RegistryPane,
+    pub dependencies: DependenciesPane,
+    pub workspace: WorkspacePane,
     pub transfers: TransfersPane,
     pub publish: PublishPane,
     pub overlay: Option<Overlay>,
@@ -86,6 +90,8 @@ impl App {
             theme,
             keymap,
             registry: RegistryPane::new(registries, defaults.clone()),
+            dependencies: DependenciesPane::new(workspace_root.clone()),
+            workspace: WorkspacePane::new(workspace_root.clone()),
             transfers: TransfersPane::default(),
             publish: PublishPane::new(
                 workspace_root,
@@ -103,6 +109,15 @@ impl App {
         let first = app.registry.load();
         app.send(first);
         app
+    }
+
+    /// The same app showing the workspace at `root` in the Dependencies and Workspace panes
+    /// (or offering to create one there); it is read, then resolved.
+    pub fn with_workspace(mut self, root: PathBuf) -> App {
+        self.dependencies = DependenciesPane::new(root.clone());
+        self.workspace = WorkspacePane::new(root);
+        self.with_effects(|app, fx| app.workspace.start(fx));
+        self
     }
 
     /// The same app reading the time from `clock` (for toasts and transfers).
@@ -149,6 +164,8 @@ impl App {
     fn current(&self) -> &dyn Pane {
         match self.pane {
             PaneId::Registry => &self.registry,
+            PaneId::Dependencies => &self.dependencies,
+            PaneId::Workspace => &self.workspace,
             PaneId::Transfers => &self.transfers,
             PaneId::Publish => &self.publish,
         }
@@ -157,6 +174,8 @@ impl App {
     fn current_mut(&mut self) -> &mut dyn Pane {
         match self.pane {
             PaneId::Registry => &mut self.registry,
+            PaneId::Dependencies => &mut self.dependencies,
+            PaneId::Workspace => &mut self.workspace,
             PaneId::Transfers => &mut self.transfers,
             PaneId::Publish => &mut self.publish,
         }
@@ -220,12 +239,12 @@ impl App {
 
     /// Hands a message from one pane to another.
     fn tell(&mut self, pane: PaneId, message: Message, fx: &mut Effects) {
-        match (pane, message) {
-            (PaneId::Registry, Message::ShowInRegistry(reference)) => {
-                self.registry.show(&reference, fx)
-            }
-            (other, message) => {
-                tracing::debug!(?other, ?message, "a message no pane takes");
+        match pane {
+            PaneId::Registry => self.registry.on_message(message, fx),
+            PaneId::Dependencies => self.dependencies.on_message(message, fx),
+            PaneId::Workspace => self.workspace.on_message(message, fx),
+            PaneId::Transfers | PaneId::Publish => {
+                tracing::debug!(?pane, ?message, "a message no pane takes");
             }
         }
     }
@@ -267,16 +286,6 @@ impl App {
         self.with_effects(|app, fx| used = app.current_mut().raw_key(&key, fx));
         if used {
             return;
-        }
-        match key.code {
-            KeyCode::Char('2') | KeyCode::Char('3') if key.modifiers.is_empty() => {
-                self.toast(
-                    "The Dependencies and Workspace panes arrive with the resolver",
-                    ToastKind::Info,
-                );
-                return;
-            }
-            _ => {}
         }
         if let Some(action) = self.keymap.action(self.pane.section(), &key) {
             self.apply(action);
@@ -352,6 +361,8 @@ impl App {
                 }
             }
             PromptPurpose::Registry(ask) => app.registry.answer(ask, input, fx),
+            PromptPurpose::Dependencies(ask) => app.dependencies.answer(ask, input, fx),
+            PromptPurpose::Workspace(ask) => app.workspace.answer(ask, input, fx),
             PromptPurpose::Publish(ask) => app.publish.answer(ask, input, fx),
         });
     }
@@ -388,6 +399,8 @@ impl App {
                 self.pane = PaneId::ALL[next];
             }
             Action::GoRegistry => self.pane = PaneId::Registry,
+            Action::GoDependencies => self.pane = PaneId::Dependencies,
+            Action::GoWorkspace => self.pane = PaneId::Workspace,
             Action::GoTransfers => self.pane = PaneId::Transfers,
             Action::GoPublish => self.pane = PaneId::Publish,
             Action::Help => self.overlay = Some(Overlay::Help),
@@ -401,6 +414,8 @@ impl App {
                 // Esc: stop what is loading.
                 self.send(Request::CancelFetches);
                 self.registry.cancel_loading();
+                self.dependencies.cancel_loading();
+                self.workspace.cancel_loading();
                 self.transfers.cancel_loading();
                 self.publish.cancel_loading();
             }

@@ -38,6 +38,9 @@ pub struct WorkbenchOptions {
     pub registries: Vec<String>,
     /// Where the Publish pane's file picker starts.
     pub workspace_root: PathBuf,
+    /// The workspace the Dependencies and Workspace panes show (where one would be created
+    /// when there is none).
+    pub workspace: PathBuf,
     pub theme: String,
 }
 
@@ -94,7 +97,8 @@ pub async fn run(
         options.workspace_root,
         theme,
         keymap,
-    );
+    )
+    .with_workspace(options.workspace);
     let result = event_loop(&mut terminal, &mut app, &mut worker).await;
     // Cancel what still runs: dropping the sender ends the worker, jobs are aborted.
     for job in app

@@ -7,12 +7,14 @@ impl App {
     pub fn handle_response(&mut self, response: Response) {
         self.with_effects(|app, fx| match response {
             Response::Repositories { registry, result } => {
+                app.workspace.on_repositories(&registry, &result, fx);
                 app.registry.on_repositories(&registry, result)
             }
             Response::Tags { reference, result } => {
                 if app.publish.asked_about(&reference) {
                     app.publish.on_tags(result, fx);
                 } else {
+                    app.workspace.on_tags(&reference, &result, fx);
                     app.registry.on_tags(&reference, result);
                 }
             }
@@ -33,6 +35,7 @@ impl App {
                     Err(e) => fx.error(format!("job {job} failed: {e}")),
                 }
                 app.publish.on_job_done(job, &result, fx);
+                app.workspace.on_job_done(job, &result, fx);
                 app.transfers.on_done(job, result);
             }
             Response::Deleted { reference, result } => {
@@ -45,6 +48,20 @@ impl App {
                 app.registry.on_logged_in(&registry, result, fx)
             }
             Response::Generated { result } => app.publish.on_generated(result, fx),
+            Response::ResolveEvent { generation, event } => {
+                app.dependencies.on_event(generation, event)
+            }
+            Response::Resolved { generation, result } => {
+                app.dependencies.on_resolved(generation, result, fx)
+            }
+            Response::WorkspaceLoaded { root, result } => {
+                app.workspace.on_loaded(&root, result, fx)
+            }
+            Response::WorkspaceSaved { root, result } => app.workspace.on_saved(&root, result, fx),
+            Response::Described { reference, result } => {
+                app.workspace.on_described(&reference, &result);
+                app.registry.on_described(&reference, result);
+            }
         });
     }
 }

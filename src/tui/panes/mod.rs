@@ -3,9 +3,13 @@
 //! never touches the app: it asks for what it needs through [`Effects`] (worker requests,
 //! toasts, a prompt, a transfer job, another pane), and the app carries that out.
 
+pub mod dependencies;
 pub mod publish;
 pub mod registry;
 pub mod transfers;
+pub mod workspace;
+
+use std::path::PathBuf;
 
 use super::app::ToastKind;
 use super::worker::{JobId, Request};
@@ -15,17 +19,27 @@ use crate::oci::Reference;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PaneId {
     Registry,
+    Dependencies,
+    Workspace,
     Transfers,
     Publish,
 }
 
 impl PaneId {
-    pub const ALL: [PaneId; 3] = [PaneId::Registry, PaneId::Transfers, PaneId::Publish];
+    pub const ALL: [PaneId; 5] = [
+        PaneId::Registry,
+        PaneId::Dependencies,
+        PaneId::Workspace,
+        PaneId::Transfers,
+        PaneId::Publish,
+    ];
 
-    /// The number key that opens it; 2 and 3 are kept for the Dependencies and Workspace panes.
+    /// The number key that opens it.
     pub fn number(self) -> u8 {
         match self {
             PaneId::Registry => 1,
+            PaneId::Dependencies => 2,
+            PaneId::Workspace => 3,
             PaneId::Transfers => 4,
             PaneId::Publish => 5,
         }
@@ -34,6 +48,8 @@ impl PaneId {
     pub fn title(self) -> &'static str {
         match self {
             PaneId::Registry => "Registry",
+            PaneId::Dependencies => "Dependencies",
+            PaneId::Workspace => "Workspace",
             PaneId::Transfers => "Transfers",
             PaneId::Publish => "Publish",
         }
@@ -43,6 +59,8 @@ impl PaneId {
     pub fn section(self) -> &'static str {
         match self {
             PaneId::Registry => "registry",
+            PaneId::Dependencies => "dependencies",
+            PaneId::Workspace => "workspace",
             PaneId::Transfers => "transfers",
             PaneId::Publish => "publish",
         }
@@ -64,6 +82,8 @@ pub enum LoadState {
 pub enum PromptPurpose {
     QuitConfirm,
     Registry(registry::Ask),
+    Dependencies(dependencies::Ask),
+    Workspace(workspace::Ask),
     Publish(publish::Ask),
 }
 
@@ -79,8 +99,28 @@ pub struct Prompt {
 /// What one pane tells another, through the app.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Message {
-    /// Show this repository (and tag, when given) in the Registry pane.
+    /// To Registry: show this repository, and select its tag when it has one.
     ShowInRegistry(Reference),
+    /// To Dependencies: resolve the workspace at `root` again; with `text` in place of its
+    /// `config/provisioning.yaml` when there are unsaved edits.
+    Resolve { root: PathBuf, text: Option<String> },
+    /// To Workspace: how the latest resolution ended, for its status line, and the version
+    /// each extension resolved to.
+    Resolution {
+        ok: bool,
+        summary: String,
+        versions: Vec<(String, String)>,
+    },
+    /// To Workspace: add this extension, pre-filled (from Registry's or Publish's `w`).
+    AddToWorkspace {
+        reference: Reference,
+        version: Option<String>,
+    },
+    /// To Workspace: set this module's version or range (Dependencies' `u`), as an unsaved
+    /// edit.
+    SetRequirement { name: String, requirement: String },
+    /// To Registry: the workspace's modules (name → pin or range), to mark the tags it uses.
+    WorkspaceModules(Vec<(String, String)>),
 }
 
 /// A transfer job a pane started: shown in Transfers, its request sent to the worker.

@@ -420,4 +420,22 @@ impl RegistryPane {
             reference: repository,
         });
     }
+
+    /// A message from another pane.
+    pub fn on_message(&mut self, message: crate::tui::panes::Message, fx: &mut Effects) {
+        use crate::tui::panes::Message;
+        match message {
+            Message::ShowInRegistry(reference) => self.show(&reference, fx),
+            Message::WorkspaceModules(_modules) => {}
+            _ => {}
+        }
+    }
+
+    /// A repository's newest version, type and description arrived.
+    pub fn on_described(
+        &mut self,
+        _reference: &Reference,
+        _result: Result<crate::tui::worker::Description, String>,
+    ) {
+    }
 }

@@ -3,6 +3,14 @@
 //! kind replaces the one still running (a selection that moved on cancels the stale fetch),
 //! and every job can be cancelled.
 
+mod describe;
+mod resolve;
+mod workspace;
+
+pub use describe::Description;
+pub use resolve::Outcome;
+pub use workspace::Snapshot;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -78,6 +86,37 @@ pub enum Request {
         name: String,
         dir: PathBuf,
     },
+    /// Resolves the workspace at `root`, with `text` in place of its provisioning.yaml when
+    /// given (unsaved edits). Events, then `Resolved`, carry `generation`.
+    Resolve {
+        generation: u64,
+        root: PathBuf,
+        text: Option<String>,
+    },
+    /// Reads the workspace at `root` (with `text` in place of its provisioning.yaml when
+    /// given), its lock and what is installed.
+    LoadWorkspace {
+        root: PathBuf,
+        text: Option<String>,
+    },
+    /// Writes `text` as the workspace's provisioning.yaml.
+    SaveWorkspace {
+        root: PathBuf,
+        text: String,
+    },
+    /// Creates a workspace at `root` (`workspace init`), then reads it.
+    InitWorkspace {
+        root: PathBuf,
+    },
+    /// `dep resolve` for the workspace at `root`: resolve, lock and install, as a job.
+    Install {
+        job: JobId,
+        root: PathBuf,
+    },
+    /// The newest version, type and description of a repository's extension.
+    Describe {
+        reference: Reference,
+    },
     CancelJob {
         job: JobId,
     },
@@ -109,6 +148,7 @@ impl Request {
                 target,
                 force,
             },
+            Request::Install { root, .. } => Request::Install { job: id, root },
             other => other,
         }
     }
@@ -159,6 +199,26 @@ pub enum Response {
     },
     Generated {
         result: Result<PathBuf, String>,
+    },
+    ResolveEvent {
+        generation: u64,
+        event: crate::deps::ResolveEvent,
+    },
+    Resolved {
+        generation: u64,
+        result: Result<Box<Outcome>, String>,
+    },
+    WorkspaceLoaded {
+        root: PathBuf,
+        result: Result<Box<Snapshot>, String>,
+    },
+    WorkspaceSaved {
+        root: PathBuf,
+        result: Result<(), String>,
+    },
+    Described {
+        reference: Reference,
+        result: Result<Description, String>,
     },
 }
 
@@ -282,6 +342,8 @@ fn fetch_kind(request: &Request) -> Option<&'static str> {
         Request::Inspect { .. } => Some("inspect"),
         Request::Validate { .. } => Some("validate"),
         Request::Package { .. } => Some("package"),
+        Request::Resolve { .. } => Some("resolve"),
+        Request::LoadWorkspace { .. } => Some("workspace"),
         _ => None,
     }
 }
@@ -290,7 +352,8 @@ fn job_of(request: &Request) -> Option<JobId> {
     match request {
         Request::Pull { job, .. }
         | Request::Copy { job, .. }
-        | Request::PushExtension { job, .. } => Some(*job),
+        | Request::PushExtension { job, .. }
+        | Request::Install { job, .. } => Some(*job),
         _ => None,
     }
 }
@@ -489,6 +552,16 @@ async fn handle(ctx: Context, request: Request, cancel: CancellationToken) {
             .await;
             Response::LoggedIn { registry, result }
         }
+        Request::Resolve {
+            generation,
+            root,
+            text,
+        } => resolve::run(&ctx, generation, root, text, cancel).await,
+        request @ (Request::LoadWorkspace { .. }
+        | Request::SaveWorkspace { .. }
+        | Request::InitWorkspace { .. }) => workspace::run(&ctx, request).await,
+        Request::Install { job, root } => workspace::install(&ctx, job, root, cancel).await,
+        Request::Describe { reference } => describe::run(&ctx, reference).await,
         Request::Generate { kind, name, dir } => {
             let result = tokio::task::spawn_blocking(move || {
                 let spec = crate::extension::scaffold::ScaffoldSpec::new(kind, name);
