@@ -114,6 +114,7 @@ impl App {
     /// The same app showing the workspace at `root` in the Dependencies and Workspace panes
     /// (or offering to create one there); it is read, then resolved.
     pub fn with_workspace(mut self, root: PathBuf) -> App {
+        self.registry.base = root.clone();
         self.dependencies = DependenciesPane::new(root.clone());
         self.workspace = WorkspacePane::new(root);
         self.with_effects(|app, fx| app.workspace.start(fx));
@@ -372,7 +373,15 @@ impl App {
         match action {
             Action::Quit => {
                 let running = self.transfers.running();
-                if running > 0 {
+                if self.workspace.is_dirty() {
+                    self.overlay = Some(Overlay::Prompt {
+                        purpose: PromptPurpose::QuitConfirm,
+                        label: "provisioning.yaml has unsaved edits; quit and lose them? (y/n)"
+                            .into(),
+                        input: String::new(),
+                        masked: false,
+                    });
+                } else if running > 0 {
                     self.overlay = Some(Overlay::Prompt {
                         purpose: PromptPurpose::QuitConfirm,
                         label: format!(

@@ -8,14 +8,14 @@ impl App {
         self.with_effects(|app, fx| match response {
             Response::Repositories { registry, result } => {
                 app.workspace.on_repositories(&registry, &result, fx);
-                app.registry.on_repositories(&registry, result)
+                app.registry.on_repositories(&registry, result, fx)
             }
             Response::Tags { reference, result } => {
                 if app.publish.asked_about(&reference) {
                     app.publish.on_tags(result, fx);
                 } else {
                     app.workspace.on_tags(&reference, &result, fx);
-                    app.registry.on_tags(&reference, result);
+                    app.registry.on_tags(&reference, result, fx);
                 }
             }
             Response::Inspected { reference, result } => {
@@ -24,7 +24,7 @@ impl App {
                 {
                     app.publish.existing_digest = result.ok().map(|i| i.digest);
                 } else {
-                    app.registry.on_inspected(&reference, result);
+                    app.registry.on_inspected(&reference, result, fx);
                 }
             }
             Response::Transfer { job, event } => app.transfers.on_event(job, event),
@@ -60,7 +60,7 @@ impl App {
             Response::WorkspaceSaved { root, result } => app.workspace.on_saved(&root, result, fx),
             Response::Described { reference, result } => {
                 app.workspace.on_described(&reference, &result);
-                app.registry.on_described(&reference, result);
+                app.registry.on_described(&reference, result, fx);
             }
         });
     }

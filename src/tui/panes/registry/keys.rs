@@ -332,7 +332,12 @@ impl RegistryPane {
         }
     }
 
-    pub fn on_tags(&mut self, reference: &Reference, result: Result<Vec<TagEntry>, String>) {
+    pub fn on_tags(
+        &mut self,
+        reference: &Reference,
+        result: Result<Vec<TagEntry>, String>,
+        _fx: &mut Effects,
+    ) {
         if self.tags_of.as_ref() != Some(reference) || self.tags_state != LoadState::Loading {
             return;
         }
@@ -350,7 +355,12 @@ impl RegistryPane {
         }
     }
 
-    pub fn on_inspected(&mut self, reference: &Reference, result: Result<Box<Inspection>, String>) {
+    pub fn on_inspected(
+        &mut self,
+        reference: &Reference,
+        result: Result<Box<Inspection>, String>,
+        _fx: &mut Effects,
+    ) {
         if self.detail_of.as_ref() != Some(reference) || self.detail_state != LoadState::Loading {
             return;
         }
@@ -436,6 +446,7 @@ impl RegistryPane {
         &mut self,
         _reference: &Reference,
         _result: Result<crate::tui::worker::Description, String>,
+        _fx: &mut Effects,
     ) {
     }
 }

@@ -52,6 +52,8 @@ pub struct RegistryPane {
     /// How typed references are completed (copy targets).
     pub defaults: ReferenceDefaults,
     pub geometry: GeometryCell,
+    /// What relative paths typed in this pane's prompts are relative to: the workspace.
+    pub base: std::path::PathBuf,
 }
 
 impl RegistryPane {
@@ -73,6 +75,7 @@ impl RegistryPane {
             select_tag: None,
             defaults,
             geometry: GeometryCell::default(),
+            base: std::path::PathBuf::from("."),
         }
     }
 

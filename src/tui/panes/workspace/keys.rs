@@ -29,6 +29,11 @@ impl Pane for WorkspacePane {
 }
 
 impl WorkspacePane {
+    /// Whether provisioning.yaml has edits not saved yet (quitting asks first).
+    pub fn is_dirty(&self) -> bool {
+        false
+    }
+
     /// Reads the workspace (when there is one) as the workbench opens.
     pub fn start(&mut self, _fx: &mut Effects) {}
 
