@@ -318,6 +318,7 @@ impl RegistryPane {
         &mut self,
         registry: &str,
         result: Result<Vec<RepositoryEntry>, String>,
+        _fx: &mut Effects,
     ) {
         // Answers to a load that was cancelled (Esc) or replaced are ignored.
         if registry != self.registry() || self.repos_state != LoadState::Loading {
