@@ -4,7 +4,7 @@
 //! and every job can be cancelled.
 
 mod describe;
-mod resolve;
+pub mod resolve;
 mod workspace;
 
 pub use describe::Description;
