@@ -123,6 +123,9 @@ pub struct Resolution {
     pub warnings: Vec<String>,
     /// Requests sent to registries.
     pub requests: usize,
+    /// The versions each resolved extension's repository lists, newest first (a local
+    /// module: its own), as the resolver read them: what an update could move to.
+    pub available: BTreeMap<String, Vec<Version>>,
 }
 
 impl Resolution {
@@ -277,8 +280,16 @@ pub async fn resolve(
             return Err(e);
         }
     };
-    let _ = provider;
     let (extensions, graph, moved) = selected;
+    let available = extensions
+        .iter()
+        .map(|e| {
+            (
+                e.name.clone(),
+                provider.candidates(&e.name).unwrap_or_default(),
+            )
+        })
+        .collect();
     let resolution = Resolution {
         extensions,
         graph,
@@ -286,6 +297,7 @@ pub async fn resolve(
         moved,
         warnings,
         requests: source.requests(),
+        available,
     };
     options.events.emit(ResolveEvent::Done {
         extensions: resolution.extensions.len(),
