@@ -2,7 +2,7 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-use super::{Level, RegistryPane};
+use super::{Described, Level, RegistryPane};
 use crate::oci::Reference;
 use crate::oci::browse::{Inspection, RepositoryEntry, TagEntry};
 use ratatui::Frame;
@@ -10,7 +10,7 @@ use ratatui::layout::Rect;
 
 use crate::tui::action::Action;
 use crate::tui::list::FilteredList;
-use crate::tui::panes::{Effects, LoadState, PromptPurpose};
+use crate::tui::panes::{Effects, LoadState, Message, PaneId, PromptPurpose};
 use crate::tui::view::{ListGeometry, Pane, View};
 use crate::tui::worker::Request;
 
@@ -46,6 +46,7 @@ impl Pane for RegistryPane {
             Level::Tags => vec![
                 Action::Open,
                 Action::Back,
+                Action::AddToWorkspace,
                 Action::Filter,
                 Action::Pull,
                 Action::CopyTo,
@@ -54,6 +55,7 @@ impl Pane for RegistryPane {
             Level::Detail => vec![
                 Action::Open,
                 Action::Back,
+                Action::AddToWorkspace,
                 Action::Pull,
                 Action::CopyTo,
                 Action::Delete,
@@ -63,7 +65,7 @@ impl Pane for RegistryPane {
     }
 
     /// Typing into the filter of the list shown.
-    fn raw_key(&mut self, key: &KeyEvent, _fx: &mut Effects) -> bool {
+    fn raw_key(&mut self, key: &KeyEvent, fx: &mut Effects) -> bool {
         let Some(mut target) = self.filtering_mut() else {
             return false;
         };
@@ -82,10 +84,46 @@ impl Pane for RegistryPane {
             KeyCode::Down => self.move_by(1),
             _ => {}
         }
+        self.follow(fx);
         true
     }
 
     fn action(&mut self, action: Action, fx: &mut Effects) {
+        self.act(action, fx);
+        self.follow(fx);
+    }
+
+    fn cancel_loading(&mut self) {
+        for state in [
+            &mut self.repos_state,
+            &mut self.tags_state,
+            &mut self.detail_state,
+        ] {
+            if *state == LoadState::Loading {
+                *state = LoadState::Failed("cancelled".into());
+            }
+        }
+    }
+
+    fn select_index(&mut self, index: usize) {
+        match self.level {
+            Level::Repositories => self.repos.select(index),
+            Level::Tags => self.tags.select(index),
+            Level::Detail => {}
+        }
+    }
+
+    fn geometry(&self) -> ListGeometry {
+        self.geometry.get()
+    }
+
+    fn draw(&self, frame: &mut Frame, area: Rect, view: &View) {
+        super::view::draw(self, frame, area, view);
+    }
+}
+
+impl RegistryPane {
+    fn act(&mut self, action: Action, fx: &mut Effects) {
         let page = self.geometry.get().page();
         match action {
             Action::Up => self.move_by(-1),
@@ -159,9 +197,28 @@ impl Pane for RegistryPane {
                     let initial = format!("./{}", reference.name());
                     fx.prompt(
                         PromptPurpose::Registry(Ask::PullTo(reference)),
-                        "Pull into directory",
+                        format!("Pull into directory (relative to {})", self.base.display()),
                         initial,
                     );
+                }
+            }
+            Action::AddToWorkspace => {
+                if let Some(reference) = self.tagged_selection(fx) {
+                    let version = reference.tag.clone();
+                    let repository = Reference {
+                        tag: None,
+                        digest: None,
+                        ..reference
+                    };
+                    self.added = Some((repository.clone(), version.clone()));
+                    fx.tell(
+                        PaneId::Workspace,
+                        Message::AddToWorkspace {
+                            reference: repository,
+                            version,
+                        },
+                    );
+                    fx.go(PaneId::Workspace);
                 }
             }
             Action::CopyTo => {
@@ -198,36 +255,6 @@ impl Pane for RegistryPane {
         }
     }
 
-    fn cancel_loading(&mut self) {
-        for state in [
-            &mut self.repos_state,
-            &mut self.tags_state,
-            &mut self.detail_state,
-        ] {
-            if *state == LoadState::Loading {
-                *state = LoadState::Failed("cancelled".into());
-            }
-        }
-    }
-
-    fn select_index(&mut self, index: usize) {
-        match self.level {
-            Level::Repositories => self.repos.select(index),
-            Level::Tags => self.tags.select(index),
-            Level::Detail => {}
-        }
-    }
-
-    fn geometry(&self) -> ListGeometry {
-        self.geometry.get()
-    }
-
-    fn draw(&self, frame: &mut Frame, area: Rect, view: &View) {
-        super::view::draw(self, frame, area, view);
-    }
-}
-
-impl RegistryPane {
     /// The selected tag (or detail) reference; a toast when a repository is selected.
     fn tagged_selection(&self, fx: &mut Effects) -> Option<Reference> {
         let reference = self.selected_reference()?;
@@ -244,8 +271,9 @@ impl RegistryPane {
                 if input.is_empty() {
                     return;
                 }
-                let dest = std::path::PathBuf::from(&input);
-                let description = format!("{reference} → {input}");
+                // Relative to the workspace, as the prompt says.
+                let dest = self.base.join(&input);
+                let description = format!("{reference} → {}", dest.display());
                 fx.job(
                     "pull",
                     description,
@@ -318,7 +346,7 @@ impl RegistryPane {
         &mut self,
         registry: &str,
         result: Result<Vec<RepositoryEntry>, String>,
-        _fx: &mut Effects,
+        fx: &mut Effects,
     ) {
         // Answers to a load that was cancelled (Esc) or replaced are ignored.
         if registry != self.registry() || self.repos_state != LoadState::Loading {
@@ -328,6 +356,7 @@ impl RegistryPane {
             Ok(list) => {
                 self.repos.set_items(list);
                 self.repos_state = LoadState::Loaded;
+                self.follow(fx);
             }
             Err(e) => self.repos_state = LoadState::Failed(RegistryPane::explain(&e)),
         }
@@ -337,7 +366,7 @@ impl RegistryPane {
         &mut self,
         reference: &Reference,
         result: Result<Vec<TagEntry>, String>,
-        _fx: &mut Effects,
+        fx: &mut Effects,
     ) {
         if self.tags_of.as_ref() != Some(reference) || self.tags_state != LoadState::Loading {
             return;
@@ -351,6 +380,7 @@ impl RegistryPane {
                 {
                     self.tags.select(index);
                 }
+                self.follow(fx);
             }
             Err(e) => self.tags_state = LoadState::Failed(RegistryPane::explain(&e)),
         }
@@ -432,12 +462,17 @@ impl RegistryPane {
         });
     }
 
+    /// The workspace's modules changed: they mark the tags it uses.
+    pub fn set_workspace_modules(&mut self, modules: Vec<(String, String)>) {
+        self.workspace_modules = modules;
+    }
+
     /// A message from another pane.
     pub fn on_message(&mut self, message: crate::tui::panes::Message, fx: &mut Effects) {
         use crate::tui::panes::Message;
         match message {
             Message::ShowInRegistry(reference) => self.show(&reference, fx),
-            Message::WorkspaceModules(_modules) => {}
+            Message::WorkspaceModules(modules) => self.set_workspace_modules(modules),
             _ => {}
         }
     }
@@ -445,9 +480,16 @@ impl RegistryPane {
     /// A repository's newest version, type and description arrived.
     pub fn on_described(
         &mut self,
-        _reference: &Reference,
-        _result: Result<crate::tui::worker::Description, String>,
+        reference: &Reference,
+        result: Result<crate::tui::worker::Description, String>,
         _fx: &mut Effects,
     ) {
+        // Only answers to this pane's own questions are kept (the Workspace pane asks too).
+        if let Some(slot) = self.descriptions.get_mut(reference) {
+            *slot = match result {
+                Ok(found) => Described::Found(found),
+                Err(_) => Described::Failed,
+            };
+        }
     }
 }

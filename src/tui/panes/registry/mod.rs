@@ -1,9 +1,12 @@
 //! Registry pane: registries → repositories → tags → detail.
 
 mod keys;
+mod lazy;
+mod tags_view;
 mod view;
 
 pub use keys::Ask;
+pub use lazy::{Described, Usage};
 
 use crate::oci::browse::{Inspection, RepositoryEntry, TagEntry};
 use crate::oci::{Reference, ReferenceDefaults};
@@ -54,7 +57,20 @@ pub struct RegistryPane {
     pub geometry: GeometryCell,
     /// What relative paths typed in this pane's prompts are relative to: the workspace.
     pub base: std::path::PathBuf,
+    /// Descriptions of repositories (no tag) and tags, keyed by reference; each is asked for
+    /// once, when its row is first on screen.
+    pub descriptions: std::collections::HashMap<Reference, Described>,
+    /// The workspace's modules (name → pin or range), to mark the tags it uses.
+    pub workspace_modules: Vec<(String, String)>,
+    /// The width the pane was last drawn at (0 before the first frame): at least
+    /// [`WIDE`] columns shows tags beside a preview of the selected one.
+    pub width: std::cell::Cell<u16>,
+    /// The last extension `w` sent to the Workspace pane: its repository and version.
+    pub added: Option<(Reference, Option<String>)>,
 }
+
+/// The narrowest pane that shows tags beside a preview; narrower ones drill down.
+pub const WIDE: u16 = 100;
 
 impl RegistryPane {
     pub fn new(registries: Vec<String>, defaults: ReferenceDefaults) -> RegistryPane {
@@ -76,6 +92,10 @@ impl RegistryPane {
             defaults,
             geometry: GeometryCell::default(),
             base: std::path::PathBuf::from("."),
+            descriptions: std::collections::HashMap::new(),
+            workspace_modules: Vec::new(),
+            width: std::cell::Cell::new(0),
+            added: None,
         }
     }
 
@@ -89,6 +109,8 @@ impl RegistryPane {
     /// Asks for the repositories of the current registry.
     pub fn load(&mut self) -> Request {
         self.repos_state = LoadState::Loading;
+        // A reload describes the rows again.
+        self.descriptions.clear();
         self.level = Level::Repositories;
         Request::Repositories {
             registry: self.registry().to_string(),
@@ -146,6 +168,13 @@ impl RegistryPane {
             Level::Tags => {
                 let reference = self.selected_reference()?;
                 self.level = Level::Detail;
+                if self.detail_of.as_ref() == Some(&reference)
+                    && matches!(self.detail_state, LoadState::Loaded | LoadState::Loading)
+                {
+                    // The preview already has (or is fetching) it.
+                    self.detail_scroll = 0;
+                    return None;
+                }
                 self.detail = None;
                 self.detail_scroll = 0;
                 self.detail_state = LoadState::Loading;
