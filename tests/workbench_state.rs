@@ -233,7 +233,7 @@ fn answer_prompt(driver: &mut Driver, text: &str) {
     let Some(Overlay::Prompt { input, .. }) = &driver.app.overlay else {
         panic!("a prompt is open, found {:?}", driver.app.overlay);
     };
-    for _ in 0..input.chars().count() {
+    for _ in 0..input.text().chars().count() {
         driver.code(KeyCode::Backspace);
     }
     driver.chars(text);
@@ -609,7 +609,11 @@ async fn pull_creates_a_job_that_finishes_with_the_files() {
             ..
         }) => {
             assert_eq!(reference.tag.as_deref(), Some("1.31.1"));
-            assert_eq!(input, "./kubernetes", "a default directory is offered");
+            assert_eq!(
+                input.text(),
+                "./kubernetes",
+                "a default directory is offered"
+            );
         }
         other => panic!("a pull prompt, found {other:?}"),
     }
@@ -705,9 +709,9 @@ async fn palette_filters_actions_and_runs_one() {
     let Some(Overlay::Palette { input, .. }) = &driver.app.overlay else {
         panic!("the palette stays open while typing");
     };
-    assert_eq!(input, "pane");
+    assert_eq!(input.text(), "pane");
     assert_eq!(
-        palette_matches(&driver.app.keymap, "registry", input),
+        palette_matches(&driver.app.keymap, "registry", input.text()),
         [
             Action::NextPane,
             Action::PrevPane,

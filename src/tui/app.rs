@@ -5,10 +5,11 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseEvent, MouseEventKind};
+use crossterm::event::{KeyCode, KeyEvent, MouseEvent, MouseEventKind};
 
 use super::action::Action;
 use super::clock::Clock;
+use super::input::LineInput;
 use super::keymap::Keymap;
 use super::panes::dependencies::DependenciesPane;
 use super::panes::publish::PublishPane;
@@ -44,13 +45,13 @@ pub const TOAST_LIFE: Duration = Duration::from_secs(4);
 pub enum Overlay {
     Help,
     Palette {
-        input: String,
+        input: LineInput,
         selected: usize,
     },
     Prompt {
         purpose: PromptPurpose,
         label: String,
-        input: String,
+        input: LineInput,
         masked: bool,
     },
 }
@@ -69,6 +70,8 @@ pub struct App {
     pub defaults: ReferenceDefaults,
     pub quit: bool,
     clock: Clock,
+    /// What was answered to each kind of prompt, oldest first, for ↑ and ↓.
+    histories: std::collections::HashMap<&'static str, Vec<String>>,
     outbox: Vec<Request>,
     next_job: JobId,
 }
@@ -103,6 +106,7 @@ impl App {
             defaults,
             quit: false,
             clock: Clock::system(),
+            histories: Default::default(),
             outbox: Vec::new(),
             next_job: 1,
         };
@@ -220,12 +224,7 @@ impl App {
             self.toast(text, kind);
         }
         if let Some(prompt) = fx.prompt {
-            self.overlay = Some(Overlay::Prompt {
-                purpose: prompt.purpose,
-                label: prompt.label,
-                input: prompt.initial,
-                masked: prompt.masked,
-            });
+            self.open_prompt(prompt.purpose, prompt.label, &prompt.initial, prompt.masked);
         }
         if let Some(pane) = fx.goto {
             self.pane = pane;
@@ -236,6 +235,20 @@ impl App {
         if fx.quit {
             self.quit = true;
         }
+    }
+
+    /// Shows a prompt, with the earlier answers to its kind as history (never for secrets).
+    fn open_prompt(&mut self, purpose: PromptPurpose, label: String, initial: &str, masked: bool) {
+        let history = match purpose.history_key() {
+            Some(key) if !masked => self.histories.get(key).cloned().unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        self.overlay = Some(Overlay::Prompt {
+            purpose,
+            label,
+            input: LineInput::with_history(initial, history),
+            masked,
+        });
     }
 
     /// Hands a message from one pane to another.
@@ -311,22 +324,15 @@ impl App {
                 KeyCode::Up => *selected = selected.saturating_sub(1),
                 KeyCode::Down => *selected += 1,
                 KeyCode::Tab => {
+                    let section = self.pane.section();
                     if let Some(first) =
-                        palette_matches(&self.keymap, self.pane.section(), input).first()
+                        palette_matches(&self.keymap, section, input.text()).first()
                     {
-                        *input = first.name();
+                        input.set(&first.name());
                     }
                 }
-                KeyCode::Backspace => {
-                    input.pop();
-                    *selected = 0;
-                }
-                KeyCode::Char(c) => {
-                    input.push(c);
-                    *selected = 0;
-                }
                 KeyCode::Enter => {
-                    let matches = palette_matches(&self.keymap, self.pane.section(), input);
+                    let matches = palette_matches(&self.keymap, self.pane.section(), input.text());
                     let chosen = matches
                         .get((*selected).min(matches.len().saturating_sub(1)))
                         .copied();
@@ -335,20 +341,37 @@ impl App {
                         self.apply(action);
                     }
                 }
-                _ => {}
+                _ => {
+                    if input.handle(&key) {
+                        *selected = 0;
+                    }
+                }
             },
             Overlay::Prompt { input, .. } => match key.code {
                 KeyCode::Esc => self.overlay = None,
-                KeyCode::Backspace => {
-                    input.pop();
-                }
-                KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => input.push(c),
                 KeyCode::Enter => {
-                    if let Some(Overlay::Prompt { purpose, input, .. }) = self.overlay.take() {
-                        self.answer(purpose, input.trim().to_string());
+                    if let Some(Overlay::Prompt {
+                        purpose,
+                        input,
+                        masked,
+                        ..
+                    }) = self.overlay.take()
+                    {
+                        let answer = input.text().trim().to_string();
+                        if let Some(key) = purpose.history_key()
+                            && !masked
+                            && !answer.is_empty()
+                        {
+                            let history = self.histories.entry(key).or_default();
+                            history.retain(|h| *h != answer);
+                            history.push(answer.clone());
+                        }
+                        self.answer(purpose, answer);
                     }
                 }
-                _ => {}
+                _ => {
+                    input.handle(&key);
+                }
             },
         }
     }
@@ -374,22 +397,19 @@ impl App {
             Action::Quit => {
                 let running = self.transfers.running();
                 if self.workspace.is_dirty() {
-                    self.overlay = Some(Overlay::Prompt {
-                        purpose: PromptPurpose::QuitConfirm,
-                        label: "provisioning.yaml has unsaved edits; quit and lose them? (y/n)"
-                            .into(),
-                        input: String::new(),
-                        masked: false,
-                    });
+                    self.open_prompt(
+                        PromptPurpose::QuitConfirm,
+                        "provisioning.yaml has unsaved edits; quit and lose them? (y/n)".into(),
+                        "",
+                        false,
+                    );
                 } else if running > 0 {
-                    self.overlay = Some(Overlay::Prompt {
-                        purpose: PromptPurpose::QuitConfirm,
-                        label: format!(
-                            "{running} transfer(s) running; quit and cancel them? (y/n)"
-                        ),
-                        input: String::new(),
-                        masked: false,
-                    });
+                    self.open_prompt(
+                        PromptPurpose::QuitConfirm,
+                        format!("{running} transfer(s) running; quit and cancel them? (y/n)"),
+                        "",
+                        false,
+                    );
                 } else {
                     self.quit = true;
                 }
@@ -415,7 +435,7 @@ impl App {
             Action::Help => self.overlay = Some(Overlay::Help),
             Action::Palette => {
                 self.overlay = Some(Overlay::Palette {
-                    input: String::new(),
+                    input: LineInput::default(),
                     selected: 0,
                 })
             }

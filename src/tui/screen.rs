@@ -8,7 +8,7 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph, Tabs, Wrap};
 
 use super::action::Action;
 use super::app::{App, Overlay, PaneId, ToastKind, palette_matches};
-use super::view::{block, centered};
+use super::view::{block, centered, input_spans};
 
 pub fn draw(frame: &mut Frame, app: &App) {
     let area = frame.area();
@@ -181,7 +181,7 @@ fn draw_overlay(frame: &mut Frame, app: &App, overlay: &Overlay, area: Rect) {
             }
         }
         Overlay::Palette { input, selected } => {
-            let matches = palette_matches(&app.keymap, app.pane.section(), input);
+            let matches = palette_matches(&app.keymap, app.pane.section(), input.text());
             // Leave the tab and hint bars visible; scroll the list to keep the selection shown.
             let rows = (area.height.saturating_sub(5) as usize)
                 .max(1)
@@ -189,11 +189,9 @@ fn draw_overlay(frame: &mut Frame, app: &App, overlay: &Overlay, area: Rect) {
             let popup = centered(area, 60, rows as u16 + 3);
             let selected = (*selected).min(matches.len().saturating_sub(1));
             let offset = selected.saturating_sub(rows.saturating_sub(1));
-            let mut lines = vec![Line::from(vec![
-                Span::styled(": ", app.theme.accent),
-                Span::raw(input.clone()),
-                Span::raw("▏"),
-            ])];
+            let mut spans = vec![Span::styled(": ", app.theme.accent)];
+            spans.extend(input_spans(input, false));
+            let mut lines = vec![Line::from(spans)];
             lines.extend(
                 matches
                     .iter()
@@ -223,25 +221,21 @@ fn draw_overlay(frame: &mut Frame, app: &App, overlay: &Overlay, area: Rect) {
             masked,
             ..
         } => {
-            let popup = centered(area, 70, 4);
-            let shown = if *masked {
-                "•".repeat(input.chars().count())
-            } else {
-                input.clone()
-            };
+            // As tall as the label needs, so a long question never hides the answer line.
+            let width = 70.min(area.width);
+            let label_rows = label
+                .chars()
+                .count()
+                .div_ceil(width.saturating_sub(2).max(1) as usize);
+            let popup = centered(area, width, label_rows.max(1) as u16 + 3);
+            let mut answer = vec![Span::styled("> ", app.theme.accent)];
+            answer.extend(input_spans(input, *masked));
             frame.render_widget(Clear, popup);
             frame.render_widget(
-                Paragraph::new(vec![
-                    Line::raw(label.clone()),
-                    Line::from(vec![
-                        Span::styled("> ", app.theme.accent),
-                        Span::raw(shown),
-                        Span::raw("▏"),
-                    ]),
-                ])
-                .block(block(&app.theme, " enter confirms, esc cancels "))
-                .style(app.theme.base)
-                .wrap(Wrap { trim: false }),
+                Paragraph::new(vec![Line::raw(label.clone()), Line::from(answer)])
+                    .block(block(&app.theme, " enter confirms, esc cancels "))
+                    .style(app.theme.base)
+                    .wrap(Wrap { trim: false }),
                 popup,
             );
         }

@@ -6,10 +6,11 @@ use std::time::Instant;
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
-use ratatui::text::Line;
+use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 
 use super::action::Action;
+use super::input::LineInput;
 use super::keymap::Keymap;
 use super::panes::LoadState;
 use super::theme::Theme;
@@ -118,6 +119,26 @@ pub fn centered(area: Rect, width: u16, height: u16) -> Rect {
         width,
         height,
     )
+}
+
+/// A text input's spans with a bar where the cursor is; bullets in place of a secret.
+pub fn input_spans(input: &LineInput, masked: bool) -> Vec<Span<'static>> {
+    let (before, after) = if masked {
+        (
+            "•".repeat(input.before_cursor().chars().count()),
+            "•".repeat(input.after_cursor().chars().count()),
+        )
+    } else {
+        (
+            input.before_cursor().to_string(),
+            input.after_cursor().to_string(),
+        )
+    };
+    let mut spans = vec![Span::raw(before), Span::raw("▏")];
+    if !after.is_empty() {
+        spans.push(Span::raw(after));
+    }
+    spans
 }
 
 /// Draws `paragraph`-like content and nothing else; used by panes for empty states.

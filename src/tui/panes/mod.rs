@@ -87,6 +87,23 @@ pub enum PromptPurpose {
     Publish(publish::Ask),
 }
 
+impl PromptPurpose {
+    /// Prompts that share a history of answers (↑ and ↓ bring them back); none for yes/no
+    /// questions and secrets.
+    pub fn history_key(&self) -> Option<&'static str> {
+        match self {
+            PromptPurpose::Registry(registry::Ask::PullTo(_)) => Some("path"),
+            PromptPurpose::Registry(registry::Ask::CopyTo(_)) => Some("reference"),
+            PromptPurpose::Registry(registry::Ask::SwitchRegistry)
+            | PromptPurpose::Publish(publish::Ask::PublishTarget) => Some("registry"),
+            PromptPurpose::Registry(registry::Ask::LoginUser { .. }) => Some("username"),
+            PromptPurpose::Registry(registry::Ask::OpenDependency) => Some("dependency"),
+            PromptPurpose::Publish(publish::Ask::Generate { .. }) => Some("generate"),
+            _ => None,
+        }
+    }
+}
+
 /// A prompt a pane asks the app to show.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Prompt {
