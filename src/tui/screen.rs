@@ -90,27 +90,73 @@ fn draw_hints(frame: &mut Frame, app: &App, area: Rect) {
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
+/// Toasts stack up from the bottom right, newest lowest; each wraps at word boundaries, up
+/// to five lines (longer ones end with `…`).
 fn draw_toasts(frame: &mut Frame, app: &App, body: Rect) {
     let width = body.width.min(70);
-    for (i, toast) in app.toasts.iter().rev().enumerate() {
-        let height = 3u16;
-        let y = body.y + body.height.saturating_sub(height * (i as u16 + 1));
-        if y < body.y {
+    let mut bottom = body.y + body.height;
+    for toast in app.toasts.iter().rev() {
+        let mut lines = wrap_words(&toast.text, width.saturating_sub(2).max(1) as usize);
+        if lines.len() > 5 {
+            lines.truncate(5);
+            lines[4].push('…');
+        }
+        let height = lines.len() as u16 + 2;
+        if bottom < body.y + height {
             break;
         }
-        let area = Rect::new(body.x + body.width - width, y, width, height);
+        bottom -= height;
+        let area = Rect::new(body.x + body.width - width, bottom, width, height);
         let style = match toast.kind {
             ToastKind::Info => app.theme.accent,
             ToastKind::Error => app.theme.error,
         };
         frame.render_widget(Clear, area);
         frame.render_widget(
-            Paragraph::new(toast.text.as_str())
+            Paragraph::new(lines.into_iter().map(Line::raw).collect::<Vec<_>>())
                 .style(app.theme.base)
                 .block(Block::default().borders(Borders::ALL).border_style(style)),
             area,
         );
     }
+}
+
+/// `text` in lines of at most `width` chars, broken between words; a word longer than a line
+/// is broken inside.
+fn wrap_words(text: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    for paragraph in text.lines() {
+        let mut line = String::new();
+        for word in paragraph.split_whitespace() {
+            let mut word: Vec<char> = word.chars().collect();
+            loop {
+                let used = line.chars().count();
+                let gap = usize::from(used > 0);
+                if used + gap + word.len() <= width {
+                    if gap == 1 {
+                        line.push(' ');
+                    }
+                    line.extend(word.iter());
+                    break;
+                }
+                if used > 0 {
+                    lines.push(std::mem::take(&mut line));
+                    continue;
+                }
+                let rest = word.split_off(width.min(word.len()));
+                lines.push(word.into_iter().collect());
+                word = rest;
+                if word.is_empty() {
+                    break;
+                }
+            }
+        }
+        lines.push(line);
+    }
+    if lines.is_empty() {
+        lines.push(String::new());
+    }
+    lines
 }
 
 fn draw_overlay(frame: &mut Frame, app: &App, overlay: &Overlay, area: Rect) {
@@ -239,5 +285,24 @@ fn draw_overlay(frame: &mut Frame, app: &App, overlay: &Overlay, area: Rect) {
                 popup,
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wrap_words;
+
+    #[test]
+    fn toasts_wrap_between_words() {
+        assert_eq!(
+            wrap_words("job 3 failed: connection refused", 12),
+            ["job 3", "failed:", "connection", "refused"]
+        );
+        assert_eq!(
+            wrap_words("sha256:0123456789", 8),
+            ["sha256:0", "12345678", "9"]
+        );
+        assert_eq!(wrap_words("one\ntwo", 20), ["one", "two"]);
+        assert_eq!(wrap_words("", 20), [""]);
     }
 }
