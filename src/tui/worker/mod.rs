@@ -239,6 +239,8 @@ pub struct PackageSummary {
     pub manifest_digest: Digest,
     pub name: String,
     pub version: semver::Version,
+    /// The manifest and config as they would be pushed, to compare content with the registry's.
+    pub artifact: artifact::ExtensionArtifact,
 }
 
 /// The worker's handles: send requests, receive responses.
@@ -395,6 +397,8 @@ async fn handle(ctx: Context, request: Request, cancel: CancellationToken) {
             Response::Tags { reference, result }
         }
         Request::Inspect { reference } => {
+            // A newer selection replaces this fetch while it waits: holding a key fetches once.
+            tokio::time::sleep(Duration::from_millis(150)).await;
             let client = ctx.registries.client(&reference.registry);
             let result = browse::inspect(&client, &reference)
                 .await
@@ -595,9 +599,10 @@ async fn package_summary(ctx: &Context, dir: &std::path::Path) -> Result<Package
             files: package.files,
             size: package.size,
             digest: package.digest.clone(),
-            manifest_digest: built.digest,
+            manifest_digest: built.digest.clone(),
             name: tree.manifest.name.clone(),
             version: tree.manifest.version.clone(),
+            artifact: built,
         })
     })
     .await
