@@ -22,7 +22,7 @@ impl App {
                 if app.publish.asked_about(&reference)
                     && app.publish.target().as_ref() == Some(&reference)
                 {
-                    app.publish.existing_digest = result.ok().map(|i| i.digest);
+                    app.publish.on_existing(result.ok());
                 } else {
                     app.registry.on_inspected(&reference, result, fx);
                 }
