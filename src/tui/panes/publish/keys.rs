@@ -12,7 +12,7 @@ use ratatui::Frame;
 use ratatui::layout::Rect;
 
 use crate::tui::action::Action;
-use crate::tui::panes::{Effects, LoadState, PromptPurpose};
+use crate::tui::panes::{Effects, LoadState, Message, PaneId, PromptPurpose};
 use crate::tui::view::{ListGeometry, Pane, View};
 use crate::tui::worker::{JobId, PackageSummary, Request, ValidationSummary};
 
@@ -29,6 +29,7 @@ impl Pane for PublishPane {
             Step::Pick => vec![Action::Open, Action::Back, Action::Generate],
             Step::Validate => vec![Action::Validate, Action::Back],
             Step::Target => vec![Action::Open, Action::SwitchRegistry, Action::Back],
+            Step::Done => vec![Action::AddToWorkspace, Action::Open, Action::Back],
             _ => vec![Action::Open, Action::Back, Action::Validate],
         }
     }
@@ -106,6 +107,7 @@ impl Pane for PublishPane {
                     current,
                 );
             }
+            (Step::Done, Action::AddToWorkspace) => self.add_to_workspace(fx),
             (Step::Done, Action::Open) => {
                 self.step = Step::Pick;
                 self.read_dir();
@@ -128,6 +130,24 @@ impl Pane for PublishPane {
 }
 
 impl PublishPane {
+    /// `w` at the end: the Workspace pane's add, pre-filled with what was published.
+    fn add_to_workspace(&mut self, fx: &mut Effects) {
+        let Some(target) = self.target() else {
+            return;
+        };
+        let version = target.tag.clone();
+        let reference = Reference {
+            tag: None,
+            ..target
+        };
+        self.added = Some((reference.clone(), version.clone()));
+        fx.tell(
+            PaneId::Workspace,
+            Message::AddToWorkspace { reference, version },
+        );
+        fx.go(PaneId::Workspace);
+    }
+
     /// Asks the registry which versions of the target exist.
     fn ask_existing(&mut self, fx: &mut Effects) {
         if let Some(target) = self.target() {

@@ -8,7 +8,8 @@ pub use keys::Ask;
 
 use std::path::{Path, PathBuf};
 
-use crate::oci::browse::TagEntry;
+use crate::extension::artifact;
+use crate::oci::browse::{Inspection, TagEntry};
 use crate::oci::reference::tag_to_version;
 use crate::oci::{Digest, Reference};
 use crate::tui::worker::{JobId, PackageSummary, Request, ValidationSummary};
@@ -78,10 +79,15 @@ pub struct PublishPane {
     pub existing_state: LoadState,
     /// The registry's digest for the manifest's version, when it has one.
     pub existing_digest: Option<Digest>,
+    /// The registry's manifest for the manifest's version, when it has one: its config and
+    /// layer decide whether the content differs.
+    pub existing_manifest: Option<Box<Inspection>>,
     pub push_job: Option<JobId>,
     pub push_result: Option<Result<String, String>>,
     pub verified: Option<Result<Digest, String>>,
     pub geometry: GeometryCell,
+    /// The last extension `w` sent to the Workspace pane: its repository and version.
+    pub added: Option<(Reference, Option<String>)>,
 }
 
 impl PublishPane {
@@ -103,10 +109,12 @@ impl PublishPane {
             existing: Vec::new(),
             existing_state: LoadState::Idle,
             existing_digest: None,
+            existing_manifest: None,
             push_job: None,
             push_result: None,
             verified: None,
             geometry: GeometryCell::default(),
+            added: None,
         };
         pane.read_dir();
         pane
@@ -188,6 +196,7 @@ impl PublishPane {
         self.push_result = None;
         self.verified = None;
         self.existing_digest = None;
+        self.existing_manifest = None;
         Request::Validate { dir }
     }
 
@@ -230,10 +239,20 @@ impl PublishPane {
         ]
     }
 
-    /// Whether the manifest's version is in the registry with other content.
+    /// The registry's answer about the manifest's version.
+    pub fn on_existing(&mut self, found: Option<Box<Inspection>>) {
+        self.existing_digest = found.as_ref().map(|i| i.digest.clone());
+        self.existing_manifest = found;
+    }
+
+    /// Whether the manifest's version is in the registry with other content. The content is
+    /// the config and the package layer: a re-pack that differs only in its `created`
+    /// timestamp (another manifest digest) is the same content, and pushing it is a no-op.
     pub fn version_conflict(&self) -> bool {
-        match (&self.existing_digest, &self.package) {
-            (Some(existing), Some(package)) => *existing != package.manifest_digest,
+        match (&self.existing_manifest, &self.package) {
+            (Some(existing), Some(package)) => {
+                !artifact::same_content(&manifest_bytes(existing), &package.artifact)
+            }
             _ => false,
         }
     }
@@ -254,6 +273,21 @@ impl PublishPane {
         let kind = self.summary.as_ref()?.kind.clone();
         Some(format!("{kind}s:\n  - \"oci://{target}\""))
     }
+}
+
+/// The parts of a registry's manifest that [`artifact::same_content`] reads, written back as
+/// manifest JSON from the inspection the worker returned.
+fn manifest_bytes(inspection: &Inspection) -> Vec<u8> {
+    let mut manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": inspection.media_type,
+        "config": inspection.config,
+        "layers": inspection.layers,
+    });
+    if let Some(kind) = &inspection.artifact_type {
+        manifest["artifactType"] = serde_json::Value::String(kind.clone());
+    }
+    serde_json::to_vec(&manifest).unwrap_or_default()
 }
 
 /// Rewrites the `version:` line of a manifest.yaml, keeping everything else.

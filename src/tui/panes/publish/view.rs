@@ -195,8 +195,12 @@ fn summary(pane: &PublishPane, theme: &Theme) -> Vec<Line<'static>> {
     {
         lines.push(Line::default());
         lines.push(Line::styled(
-            "add to config/provisioning.yaml under dependencies.extensions.modules:",
+            "w: add it to the workspace (the Workspace pane, pre-filled)",
             theme.accent,
+        ));
+        lines.push(Line::styled(
+            "or add to config/provisioning.yaml under dependencies.extensions.modules:",
+            theme.muted,
         ));
         lines.extend(line.lines().map(|l| Line::raw(format!("  {l}"))));
     }
