@@ -2,6 +2,7 @@
 
 mod airgap;
 mod context;
+mod demo_files;
 mod dep;
 pub mod exit;
 mod generate;
@@ -12,6 +13,7 @@ mod progress;
 mod prompt;
 mod publish;
 mod registry;
+mod sync;
 mod workbench;
 mod workspace;
 

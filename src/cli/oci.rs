@@ -75,6 +75,9 @@ pub enum OciCommand {
         #[arg(long, value_name = "REPO")]
         repository: Option<String>,
     },
+    /// Mirror a namespace (or one repository) to another registry: every tag, index, referrer
+    /// and signature; idempotent, reports added / updated / unchanged / failed per tag.
+    Sync(super::sync::SyncArgs),
     /// Delete an artifact's manifest (and so every tag pointing at it).
     Delete {
         reference: String,
@@ -108,12 +111,17 @@ pub enum OciCommand {
         #[arg(long = "output-file", short = 'o', value_name = "FILE")]
         output_file: Option<PathBuf>,
     },
-    /// Validate, package and push an extension as NAME:VERSION (which must match its manifest).
+    /// Validate, package and push an extension; its name and version come from its
+    /// manifest.yaml (when given, they must match it).
     Push {
+        /// The extension directory (holding manifest.yaml).
         dir: PathBuf,
-        name: String,
+        /// NAME or NAME:VERSION to check against the manifest [default: the manifest's].
+        #[arg(value_name = "NAME[:VERSION]")]
+        name: Option<String>,
+        /// VERSION to check against the manifest, when NAME does not carry it.
         #[arg(value_name = "VERSION")]
-        ext_version: String,
+        ext_version: Option<String>,
         /// Replace the version when it exists with other content.
         #[arg(long)]
         force: bool,
@@ -165,6 +173,7 @@ pub fn run(command: OciCommand, args: &RegistryArgs, global: &GlobalArgs) -> Res
                 } => copy_command(&ctx, &source, &target, all_tags, global).await,
                 OciCommand::Export { references, lock, to } => super::airgap::export(&ctx, &references, lock, &to, global).await,
                 OciCommand::Import { path, repository } => super::airgap::import(&ctx, &path, repository, global).await,
+                OciCommand::Sync(sync) => super::sync::run(&ctx, sync, global).await,
                 OciCommand::Delete { reference, yes } => {
                     delete(&ctx, &reference, yes, global).await
                 }
@@ -180,7 +189,7 @@ pub fn run(command: OciCommand, args: &RegistryArgs, global: &GlobalArgs) -> Res
                     (None, Some(dir)) => super::publish::package(&dir, output_file, global),
                     (None, None) => Err(usage("name the extension directory: `oci package DIR` or `oci package validate DIR`")),
                 },
-                OciCommand::Push { dir, name, ext_version, force } => super::publish::push(&ctx, &dir, &name, &ext_version, force, global).await,
+                OciCommand::Push { dir, name, ext_version, force } => super::publish::push(&ctx, &dir, name.as_deref(), ext_version.as_deref(), force, global).await,
                 OciCommand::Publish { root, from_tag, dry_run } => {
                     let from_tag = match from_tag {
                         Some(None) => Some(crate::extension::ci::release_tag_from_process_env().map_err(usage)?.tag),

@@ -67,17 +67,43 @@ pub fn package(dir: &Path, output: Option<PathBuf>, global: &GlobalArgs) -> Resu
     Ok(())
 }
 
-/// `oci push DIR NAME VERSION [--force]`.
+/// What `oci push DIR [NAME[:VERSION] | NAME VERSION]` was given besides DIR: nothing means
+/// the manifest's name and version.
+pub fn split_push_target(
+    name: Option<&str>,
+    version: Option<&str>,
+) -> Result<(Option<String>, Option<String>)> {
+    let Some(name) = name else {
+        return Ok((None, None));
+    };
+    match (name.split_once(':'), version) {
+        (Some(_), Some(_)) => Err(usage(
+            "give the version once: `oci push DIR NAME:VERSION` or `oci push DIR NAME VERSION`",
+        )),
+        (Some((n, v)), None) if n.is_empty() || v.is_empty() => Err(usage(format!(
+            "`{name}` is not NAME:VERSION (e.g. redis:0.1.0)"
+        ))),
+        (Some((n, v)), None) => Ok((Some(n.to_string()), Some(v.to_string()))),
+        (None, v) => Ok((Some(name.to_string()), v.map(str::to_string))),
+    }
+}
+
+/// `oci push DIR [NAME[:VERSION] | NAME VERSION] [--force]`: what is not given comes from the
+/// manifest; what is given must match it.
 pub async fn push(
     ctx: &OciContext,
     dir: &Path,
-    name: &str,
-    version: &str,
+    name: Option<&str>,
+    version: Option<&str>,
     force: bool,
     global: &GlobalArgs,
 ) -> Result<()> {
+    let (name, version) = split_push_target(name, version)?;
     let tree = package::validate(dir)?;
     print_warnings(&tree, global);
+    let manifest_version = tree.manifest.version.to_string();
+    let name = name.as_deref().unwrap_or(&tree.manifest.name);
+    let version = version.as_deref().unwrap_or(&manifest_version);
     tree.manifest
         .check_matches(name, version)
         .map_err(|e| eyre!("{}: {e}", dir.join("manifest.yaml").display()))?;
@@ -130,6 +156,41 @@ fn finish(status: &PublishStatus, reference: &str) -> Result<()> {
     }
 }
 
+/// The extensions `oci publish ROOT` publishes: the monorepo layout
+/// (`ROOT/{providers,taskservs,clusters}/<name>`), else extensions directly under ROOT
+/// (`ROOT/<name>/manifest.yaml`), else ROOT itself when it is one extension.
+fn discover(root: &Path) -> Result<Vec<PathBuf>> {
+    match std::fs::metadata(root) {
+        Ok(meta) if meta.is_dir() => {}
+        Ok(_) => bail!(
+            "{} is not a directory: name the directory that holds the extensions",
+            root.display()
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(usage(format!(
+                "{} does not exist: name the directory that holds the extensions \
+                 (`generate extension TYPE NAME --dir <root>` creates <root>/<type>s/<name>)",
+                root.display()
+            )));
+        }
+        Err(e) => bail!("cannot read {}: {e}", root.display()),
+    }
+    let found = publish::discover(root)?;
+    if !found.is_empty() {
+        return Ok(found);
+    }
+    if root.join("manifest.yaml").is_file() {
+        return Ok(vec![root.to_path_buf()]);
+    }
+    let mut flat: Vec<PathBuf> = std::fs::read_dir(root)?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.join("manifest.yaml").is_file())
+        .collect();
+    flat.sort();
+    Ok(flat)
+}
+
 /// `oci publish ROOT [--dry-run]` and `oci publish --from-tag TAG [ROOT]`.
 pub async fn publish(
     ctx: &OciContext,
@@ -143,11 +204,12 @@ pub async fn publish(
             let tag = publish::parse_release_tag(tag).map_err(|e| usage(e.to_string()))?;
             vec![publish::locate_release(root, &tag).map_err(|e| eyre!(e))?]
         }
-        None => publish::discover(root)?,
+        None => discover(root)?,
     };
     if dirs.is_empty() {
         bail!(
-            "{} has no extensions: expected <root>/{{providers,taskservs,clusters}}/<name>/manifest.yaml",
+            "{} has no extensions: expected <root>/{{providers,taskservs,clusters}}/<name>/manifest.yaml \
+             (as `generate extension TYPE NAME --dir <root>` creates) or <root>/<name>/manifest.yaml",
             root.display()
         );
     }

@@ -9,6 +9,7 @@ use clap::Args;
 use color_eyre::eyre::{Result, WrapErr, bail};
 
 use super::context::{OciContext, RegistryArgs};
+use super::demo_files;
 use super::exit;
 use crate::extension::samples;
 use crate::oci::ReferenceDefaults;
@@ -95,13 +96,27 @@ pub fn ui(args: &RegistryArgs, ui: &UiArgs) -> Result<()> {
     })
 }
 
-/// Removes the demo's temporary directory when dropped.
-struct TempDir(Option<PathBuf>);
+/// Removes the demo's temporary directory when dropped, and says so on stderr (one line):
+/// extensions created in the demo's Publish pane live there and go with it.
+struct TempDir {
+    path: PathBuf,
+    quiet: bool,
+}
 
 impl Drop for TempDir {
     fn drop(&mut self) {
-        if let Some(dir) = &self.0 {
-            let _ = std::fs::remove_dir_all(dir);
+        let removed = std::fs::remove_dir_all(&self.path);
+        if !self.quiet {
+            match removed {
+                Ok(()) => eprintln!(
+                    "demo stopped; its files (registry, sample workspace, extensions made in the workbench) were in {} and are removed",
+                    self.path.display()
+                ),
+                Err(e) => eprintln!(
+                    "demo stopped; could not remove its files in {}: {e}",
+                    self.path.display()
+                ),
+            }
         }
     }
 }
@@ -111,76 +126,106 @@ pub fn demo(args: &DemoArgs, quiet: bool) -> Result<()> {
     if !args.no_ui {
         check_workbench(&args.ui)?;
     }
-    let root = std::env::temp_dir().join(format!("provisioning-demo-{}", std::process::id()));
+    let temp = std::env::temp_dir();
+    for stale in demo_files::sweep_stale(&temp) {
+        if !quiet {
+            eprintln!(
+                "removed {}, left by a demo that ended without cleaning up",
+                stale.display()
+            );
+        }
+    }
+    let root = demo_files::demo_dir(&temp, std::process::id());
     std::fs::create_dir_all(&root).wrap_err_with(|| format!("cannot create {}", root.display()))?;
-    let _cleanup = TempDir(Some(root.clone()));
+    let _cleanup = TempDir {
+        path: root.clone(),
+        quiet,
+    };
     runtime()?.block_on(async {
-        let storage = args
-            .storage
-            .clone()
-            .unwrap_or_else(|| root.join("registry"));
-        let registry = RunningRegistry::start(RegistryConfig::new(args.addr, &storage)).await?;
-        let host = registry.local_addr().to_string();
-        let say = |text: String| {
-            if !quiet {
-                eprintln!("{text}");
+        // From here on Ctrl-C, SIGTERM and SIGHUP end the demo through its cleanup.
+        let mut stop = demo_files::StopSignals::listen()?;
+        tokio::select! {
+            result = run_demo(args, quiet, &root) => result,
+            signal = stop.recv() => {
+                if !quiet {
+                    eprintln!("{}: stopping the demo", signal.name());
+                }
+                Ok(())
             }
-        };
-        say(format!(
-            "demo registry at {} (storage {})",
-            registry.url(),
-            storage.display()
-        ));
-
-        let samples_root = root.join("extensions");
-        let workspace = root.join("workspace");
-        std::fs::create_dir_all(workspace.join("config"))?;
-        std::fs::write(
-            workspace.join("config/provisioning.yaml"),
-            samples::workspace_config(&host),
-        )?;
-
-        let options = ClientOptions {
-            plain_http_registries: vec![host.clone()],
-            ..ClientOptions::default()
-        };
-        let credentials = CredentialStore::new(root.join("docker/config.json"), None, None);
-        let registries = Registries::new(options, credentials)?;
-        let cache = BlobCache::open(root.join("cache"))?;
-        let defaults = ReferenceDefaults {
-            registry: host.clone(),
-            namespace: DEFAULT_NAMESPACE.to_string(),
-        };
-        let published = match samples::publish(&samples_root, &registries, &cache, &defaults).await
-        {
-            Ok(count) => count,
-            Err(e) => {
-                registry.shutdown().await;
-                bail!(e);
-            }
-        };
-        say(format!("published {} sample extension versions", published));
-        say(format!("sample workspace at {}", workspace.display()));
-        say(format!(
-            "resolve and install its dependencies: cd {} && provisioning dep resolve",
-            workspace.display()
-        ));
-
-        let result = if args.no_ui {
-            say("press Ctrl-C to stop".into());
-            let _ = tokio::signal::ctrl_c().await;
-            Ok(())
-        } else {
-            let options = WorkbenchOptions {
-                defaults,
-                registries: vec![],
-                workspace_root: samples_root,
-                workspace: workspace.clone(),
-                theme: args.ui.theme.clone(),
-            };
-            crate::tui::run(options, registries, cache).await
-        };
-        registry.shutdown().await;
-        result
+        }
     })
+}
+
+/// The demo itself: registry, samples, workspace, then the workbench (or a wait for a stop
+/// signal, which the caller races against this).
+async fn run_demo(args: &DemoArgs, quiet: bool, root: &std::path::Path) -> Result<()> {
+    let storage = args
+        .storage
+        .clone()
+        .unwrap_or_else(|| root.join("registry"));
+    let registry = RunningRegistry::start(RegistryConfig::new(args.addr, &storage)).await?;
+    let host = registry.local_addr().to_string();
+    let say = |text: String| {
+        if !quiet {
+            eprintln!("{text}");
+        }
+    };
+    say(format!(
+        "demo registry at {} (storage {})",
+        registry.url(),
+        storage.display()
+    ));
+
+    let samples_root = root.join("extensions");
+    let workspace = root.join("workspace");
+    std::fs::create_dir_all(workspace.join("config"))?;
+    std::fs::write(
+        workspace.join("config/provisioning.yaml"),
+        samples::workspace_config(&host),
+    )?;
+
+    let options = ClientOptions {
+        plain_http_registries: vec![host.clone()],
+        ..ClientOptions::default()
+    };
+    let credentials = CredentialStore::new(root.join("docker/config.json"), None, None);
+    let registries = Registries::new(options, credentials)?;
+    let cache = BlobCache::open(root.join("cache"))?;
+    let defaults = ReferenceDefaults {
+        registry: host.clone(),
+        namespace: DEFAULT_NAMESPACE.to_string(),
+    };
+    let published = match samples::publish(&samples_root, &registries, &cache, &defaults).await {
+        Ok(count) => count,
+        Err(e) => {
+            registry.shutdown().await;
+            bail!(e);
+        }
+    };
+    say(format!("published {published} sample extension versions"));
+    say(format!("sample workspace at {}", workspace.display()));
+    say(format!(
+        "resolve and install its dependencies: cd {} && provisioning dep resolve",
+        workspace.display()
+    ));
+
+    if args.no_ui {
+        // The one line that points the CLI at the demo (loopback: plain HTTP is found alone).
+        say(format!(
+            "Point the CLI at it: export PROVISIONING_REGISTRY={host}"
+        ));
+        say("press Ctrl-C to stop".into());
+        std::future::pending::<()>().await;
+        return Ok(());
+    }
+    let options = WorkbenchOptions {
+        defaults,
+        registries: vec![],
+        workspace_root: samples_root,
+        workspace: workspace.clone(),
+        theme: args.ui.theme.clone(),
+    };
+    let result = crate::tui::run(options, registries, cache).await;
+    registry.shutdown().await;
+    result
 }

@@ -112,6 +112,11 @@ pub struct ExtensionManifest {
 }
 
 /// Fields `manifest.yaml` knows, in the seed's order.
+/// The longest extension name, in bytes. A name becomes file names (`<name>-<version>.tar.gz`,
+/// `schemas/<name>.ncl`) and file systems allow 255 bytes per name; this leaves room for the
+/// version and the suffix.
+pub const MAX_NAME_LEN: usize = 128;
+
 pub const KNOWN_FIELDS: [&str; 12] = [
     "name",
     "type",

@@ -250,6 +250,13 @@ fn check_name(name: &str) -> Result<(), String> {
     if name.contains('/') {
         return Err("it contains `/`; give the name alone, without a namespace".into());
     }
+    let limit = crate::extension::manifest::MAX_NAME_LEN;
+    if name.len() > limit {
+        return Err(format!(
+            "it is {} bytes long and the limit is {limit} (it becomes file names, which file systems limit to 255 bytes)",
+            name.len()
+        ));
+    }
     crate::oci::validate_repository(name).map_err(|e| match e {
         crate::oci::NameError::Repository { why, .. } => why.to_string(),
         other => other.to_string(),

@@ -536,6 +536,13 @@ pub(super) fn name_problem(name: &str) -> Option<String> {
     if name.contains('/') {
         return Some("must be a single name without `/`".to_string());
     }
+    if name.len() > super::MAX_NAME_LEN {
+        return Some(format!(
+            "is {} bytes long; the limit is {} (it becomes file names, which file systems limit to 255 bytes)",
+            name.len(),
+            super::MAX_NAME_LEN
+        ));
+    }
     match validate_repository(name) {
         Ok(()) => None,
         Err(NameError::Repository { why, .. }) => Some(format!("is not valid: {why}")),

@@ -1,0 +1,238 @@
+//! The first ten minutes, continued: scaffold and publish agree, `oci push` defaults from the
+//! manifest, names that cannot be file names, and the demo's leftovers.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use common::cli::Cli;
+use common::{TestRegistry, assert_failure, assert_success, exit, text};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generate_dir_then_publish_the_same_dir() {
+    let registry = TestRegistry::start().await;
+    let host = registry.host();
+    let cli = Cli::new();
+    let root = cli.path("cwd/extensions");
+    let root_text = root.to_str().unwrap();
+
+    // A fresh directory: as the issue saw it, `--dir extensions` puts the extension right
+    // under it; publish accepts that layout.
+    let redis = cli.scaffold("taskserv", "redis", &root);
+    assert_eq!(redis, root.join("redis"));
+    let published = cli.oci_json(&host, &["publish", root_text]).await;
+    let entries = published.as_array().expect("a list of entries");
+    assert_eq!(entries.len(), 1, "{published}");
+    assert!(published.to_string().contains("redis"), "{published}");
+    let tags = cli.oci_ok(&host, &["tags", "redis"]).await;
+    assert!(tags.contains("0.1.0"), "{tags}");
+
+    // A monorepo root (it has a type directory): the type directory is added, and publish
+    // finds it there.
+    let mono = cli.path("cwd/mono");
+    std::fs::create_dir_all(mono.join("taskservs")).unwrap();
+    let valkey = cli.scaffold("taskserv", "valkey", &mono);
+    assert_eq!(valkey, mono.join("taskservs/valkey"));
+    let out = cli
+        .oci_ok(&host, &["publish", mono.to_str().unwrap()])
+        .await;
+    assert!(out.contains("valkey"), "{out}");
+
+    // One extension directory given as the root publishes that one.
+    let out = cli
+        .oci_ok(&host, &["publish", "--dry-run", redis.to_str().unwrap()])
+        .await;
+    assert!(out.contains("redis"), "{out}");
+
+    // A root that does not exist says so, as a usage error.
+    let missing = cli.path("cwd/nowhere");
+    let output = cli
+        .oci(&host, &["publish", missing.to_str().unwrap()])
+        .await;
+    assert_failure(&output, exit::USAGE, "does not exist");
+    registry.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_takes_name_and_version_from_the_manifest() {
+    let registry = TestRegistry::start().await;
+    let host = registry.host();
+    let cli = Cli::new();
+    let dir = cli.scaffold("taskserv", "cache", &cli.path("cwd"));
+    let dir_text = dir.to_str().unwrap();
+
+    let out = cli.oci_ok(&host, &["push", dir_text]).await;
+    assert!(out.contains("cache:0.1.0"), "{out}");
+    // NAME:VERSION and NAME VERSION are both accepted, and checked.
+    let out = cli.oci_ok(&host, &["push", dir_text, "cache:0.1.0"]).await;
+    assert!(out.contains("already published"), "{out}");
+    let out = cli
+        .oci_ok(&host, &["push", dir_text, "cache", "0.1.0"])
+        .await;
+    assert!(out.contains("already published"), "{out}");
+    let output = cli.oci(&host, &["push", dir_text, "cache:0.2.0"]).await;
+    assert_failure(
+        &output,
+        exit::FAILURE,
+        "manifest.yaml has version 0.1.0, not 0.2.0",
+    );
+    let output = cli.oci(&host, &["push", dir_text, "other"]).await;
+    assert_failure(
+        &output,
+        exit::FAILURE,
+        "names the extension `cache`, not `other`",
+    );
+    let output = cli
+        .oci(&host, &["push", dir_text, "cache:0.1.0", "0.1.0"])
+        .await;
+    assert_failure(&output, exit::USAGE, "give the version once");
+
+    let help = text(&cli.run_sync(&["oci", "push", "--help"]).stdout);
+    assert!(help.contains("NAME[:VERSION]"), "{help}");
+    assert!(help.contains("[default: the manifest's]"), "{help}");
+    registry.stop().await;
+}
+
+#[test]
+fn names_too_long_for_file_names_are_refused_early() {
+    let cli = Cli::new();
+    let long = "a".repeat(200);
+    let output = cli.run_sync(&["generate", "extension", "taskserv", &long]);
+    assert_failure(&output, exit::FAILURE, "the limit is 128");
+    assert!(!cli.path(&format!("cwd/{long}")).exists());
+
+    // A manifest renamed by hand: `package validate` names the limit before `oci package`
+    // would hit the file system's.
+    let dir = cli.scaffold("taskserv", "short", &cli.path("cwd"));
+    let manifest = dir.join("manifest.yaml");
+    let yaml = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(
+        &manifest,
+        yaml.replacen("name: short", &format!("name: {long}"), 1),
+    )
+    .unwrap();
+    let output = cli.run_sync(&["oci", "package", "validate", dir.to_str().unwrap()]);
+    assert!(!output.status.success());
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("the limit is 128"), "{stderr}");
+    assert!(!stderr.contains("os error 36"), "{stderr}");
+}
+
+/// A running `demo --no-ui`, the line that points the CLI at it, and the rest of its stderr.
+struct Demo {
+    child: Child,
+    line: String,
+    rest: mpsc::Receiver<String>,
+}
+
+/// `demo --no-ui` with its temporary directory under `temp`, once it has printed the line that
+/// points the CLI at it.
+fn start_demo(cli: &Cli, temp: &Path) -> Demo {
+    let mut command = cli.command(&["demo", "--no-ui"]);
+    command.env("TMPDIR", temp).stderr(Stdio::piped());
+    let mut child = command.spawn().expect("start the demo");
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut seen = Vec::new();
+    loop {
+        match rx.recv_timeout(Duration::from_secs(120)) {
+            Ok(line) => {
+                let found = line.contains("export PROVISIONING_REGISTRY=");
+                seen.push(line);
+                if found {
+                    let line = seen.pop().unwrap();
+                    return Demo {
+                        child,
+                        line,
+                        rest: rx,
+                    };
+                }
+            }
+            Err(_) => {
+                let _ = child.kill();
+                panic!("the demo did not come up: {seen:?}");
+            }
+        }
+    }
+}
+
+fn demo_dirs(temp: &Path) -> Vec<String> {
+    std::fs::read_dir(temp)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n.starts_with("provisioning-demo-"))
+        .collect()
+}
+
+fn stop_demo_with(signal: libc::c_int) {
+    let cli = Cli::new();
+    let temp = cli.path("tmp");
+    std::fs::create_dir_all(&temp).unwrap();
+    let demo = start_demo(&cli, &temp);
+    let pid = demo.child.id();
+    let dir = format!("provisioning-demo-{pid}");
+    assert_eq!(demo_dirs(&temp), vec![dir.clone()]);
+    assert!(temp.join(&dir).join("registry").is_dir());
+    // SAFETY: kill(2) has no memory-safety preconditions.
+    assert_eq!(unsafe { libc::kill(pid as libc::pid_t, signal) }, 0);
+    let status = common::wait_with_deadline(demo.child, "demo", Duration::from_secs(60)).status;
+    assert!(status.success(), "{status:?}");
+    assert!(demo_dirs(&temp).is_empty(), "{:?}", demo_dirs(&temp));
+    // It says where its files were and that they are gone.
+    let said: Vec<String> = demo.rest.iter().collect();
+    assert!(
+        said.iter()
+            .any(|l| l.contains(&dir) && l.contains("are removed")),
+        "{said:?}"
+    );
+}
+
+#[test]
+fn sigterm_on_demo_leaves_nothing() {
+    stop_demo_with(libc::SIGTERM);
+}
+
+#[test]
+fn sighup_on_demo_leaves_nothing() {
+    stop_demo_with(libc::SIGHUP);
+}
+
+#[test]
+fn demo_sweeps_dirs_of_dead_demos_and_keeps_live_ones() {
+    let cli = Cli::new();
+    let temp = cli.path("tmp");
+    let mut ended = std::process::Command::new("true").spawn().unwrap();
+    let dead = ended.id();
+    ended.wait().unwrap();
+    let stale = temp.join(format!("provisioning-demo-{dead}"));
+    let live = temp.join(format!("provisioning-demo-{}", std::process::id()));
+    for dir in [&stale, &live] {
+        std::fs::create_dir_all(dir.join("registry")).unwrap();
+        std::fs::write(dir.join("registry/blob"), b"left over").unwrap();
+    }
+    let demo = start_demo(&cli, &temp);
+    assert!(demo.line.contains("127.0.0.1:"), "{}", demo.line);
+    assert!(
+        !stale.exists(),
+        "the stale directory of pid {dead} is still there"
+    );
+    assert!(
+        live.join("registry/blob").is_file(),
+        "a live demo's directory was removed"
+    );
+    // SAFETY: kill(2) has no memory-safety preconditions.
+    unsafe { libc::kill(demo.child.id() as libc::pid_t, libc::SIGTERM) };
+    let output = common::wait_with_deadline(demo.child, "demo", Duration::from_secs(60));
+    assert_success(&output);
+    assert!(live.is_dir());
+}
