@@ -2,7 +2,8 @@
 //! blobs within one registry are mounted, others go through the verified cache; indexes are
 //! copied with all their children, and referrers (signatures, SBOMs) follow their subject.
 //! Manifests are pushed byte-identical, so digests never change. Registries without the
-//! referrers API are read and written through the `sha256-<hex>` tag fallback.
+//! referrers API are read and written through the `sha256-<hex>` tag fallback. Cosign's
+//! signature tags (`sha256-<hex>.sig`) travel with the manifest they sign.
 
 use std::collections::HashSet;
 
@@ -25,6 +26,33 @@ pub struct CopyReport {
     pub blobs_skipped: usize,
     pub blobs_mounted: usize,
     pub referrers: usize,
+    /// Cosign signature tags (`sha256-<hex>.sig`) copied with what they sign.
+    pub signatures: usize,
+}
+
+/// The tag cosign keeps the signature of `digest` under: `sha256-<hex>.sig`.
+pub fn signature_tag(digest: &Digest) -> String {
+    format!("{}.sig", digest.to_string().replacen(':', "-", 1))
+}
+
+/// Whether `tag` is a cosign signature tag (`<algorithm>-<hex>.sig`).
+pub fn is_signature_tag(tag: &str) -> bool {
+    tag.strip_suffix(".sig")
+        .and_then(|rest| rest.split_once('-'))
+        .is_some_and(|(algorithm, hex)| {
+            matches!(algorithm, "sha256" | "sha384" | "sha512")
+                && hex.len() >= 64
+                && hex.bytes().all(|b| b.is_ascii_hexdigit())
+        })
+}
+
+/// How [`copy_with`] copies.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CopyOptions {
+    /// Every tag of the source repository.
+    pub all_tags: bool,
+    /// Copy each manifest's cosign signature tag (`sha256-<hex>.sig`) with it.
+    pub signature_tags: bool,
 }
 
 /// Blobs up to this size are "small": latency-bound.
@@ -45,10 +73,12 @@ struct Copier<'a> {
     target_is_new: bool,
     /// Blobs this copy has put in the target (indexes and tags share them).
     placed: std::sync::Mutex<HashSet<Digest>>,
+    follow_signatures: bool,
     report: CopyReport,
 }
 
-/// Copies `source` to `target`; with `all_tags`, every tag of the source repository.
+/// Copies `source` to `target`; with `all_tags`, every tag of the source repository (the
+/// signature tags among them), else one artifact with its signature tag.
 pub async fn copy(
     registries: &Registries,
     cache: &BlobCache,
@@ -57,6 +87,23 @@ pub async fn copy(
     all_tags: bool,
     progress: &Progress,
 ) -> Result<CopyReport> {
+    let options = CopyOptions {
+        all_tags,
+        signature_tags: !all_tags,
+    };
+    copy_with(registries, cache, source, target, options, progress).await
+}
+
+/// Copies `source` to `target` as `options` say.
+pub async fn copy_with(
+    registries: &Registries,
+    cache: &BlobCache,
+    source: &Reference,
+    target: &Reference,
+    options: CopyOptions,
+    progress: &Progress,
+) -> Result<CopyReport> {
+    let all_tags = options.all_tags;
     let target_client = registries.client(&target.registry);
     // One request instead of a HEAD per blob into a repository that does not exist yet (any
     // doubt, and every blob is asked about as usual).
@@ -75,6 +122,7 @@ pub async fn copy(
         done: HashSet::new(),
         target_is_new,
         placed: std::sync::Mutex::default(),
+        follow_signatures: options.signature_tags,
         report: CopyReport::default(),
     };
     let tags = if all_tags {
@@ -175,6 +223,13 @@ impl Copier<'_> {
                 let digest = referrer.digest.to_string();
                 Box::pin(self.copy_manifest(&digest, &digest)).await?;
                 self.report.referrers += 1;
+            }
+        }
+        if self.follow_signatures && !is_signature_tag(target_ref) {
+            let tag = signature_tag(&fetched.digest);
+            if let Some(signature) = self.source.manifest_digest(&self.source_repo, &tag).await? {
+                Box::pin(self.copy_manifest(&signature.to_string(), &tag)).await?;
+                self.report.signatures += 1;
             }
         }
         Ok(fetched.digest)

@@ -27,6 +27,7 @@ use serde_json::{Value, json};
 
 use super::cache::{BlobCache, REF_NAME};
 use super::client::{Descriptor, MAX_MANIFEST_BYTES, OciError, Registries, Result};
+use super::copy::signature_tag;
 use super::manifest::ManifestView;
 use super::media_type;
 use super::progress::{Outcome, Progress, TransferEvent};
@@ -44,6 +45,8 @@ pub struct ExportReport {
     pub manifests: usize,
     pub blobs: usize,
     pub referrers: usize,
+    /// Cosign signature tags (`sha256-<hex>.sig`) exported with what they sign.
+    pub signatures: usize,
     pub bytes: u64,
 }
 
@@ -152,6 +155,8 @@ struct Exporter<'a> {
     progress: &'a Progress,
     root: PathBuf,
     written: HashSet<Digest>,
+    /// Manifests exported as a signature tag (not asked for signatures of their own).
+    signatures: HashSet<Digest>,
     entries: Vec<Value>,
     report: ExportReport,
 }
@@ -183,6 +188,7 @@ pub async fn export(
         progress,
         root: root.clone(),
         written: HashSet::new(),
+        signatures: HashSet::new(),
         entries: vec![],
         report: ExportReport::default(),
     };
@@ -331,6 +337,21 @@ impl Exporter<'_> {
             entry["annotations"] = json!({ REPOSITORY: repo });
             self.entries.push(entry);
             self.report.referrers += 1;
+        }
+        // Cosign keeps a signature under the tag `sha256-<hex>.sig`, not as a referrer.
+        if !self.signatures.contains(&digest) {
+            let tag = signature_tag(&digest);
+            if let Some(signature) = client.manifest_digest(repo, &tag).await?
+                && !self.written.contains(&signature)
+            {
+                self.signatures.insert(signature.clone());
+                let fetched = client.manifest(repo, &signature.to_string()).await?;
+                let d = Box::pin(self.export_manifest(registry, repo, fetched)).await?;
+                let mut entry = self.descriptor_of(&d)?;
+                entry["annotations"] = json!({ REF_NAME: format!("{repo}:{tag}") });
+                self.entries.push(entry);
+                self.report.signatures += 1;
+            }
         }
         Ok(digest)
     }

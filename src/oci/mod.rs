@@ -16,6 +16,7 @@ pub mod progress;
 pub mod pull;
 pub mod reference;
 pub mod suggest;
+pub mod sync;
 
 pub use digest::{Digest, DigestAlgorithm, DigestError, Hasher};
 pub use name::{NameError, validate_repository, validate_tag};
