@@ -1,7 +1,6 @@
 //! The command line: parses arguments, calls the domain, renders results.
 
 mod airgap;
-mod cache;
 mod context;
 mod demo_files;
 mod dep;
