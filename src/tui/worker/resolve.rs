@@ -225,7 +225,7 @@ async fn outcome(
     }
     let modules = modules_of(&workspace);
     let mut outcome = match result {
-        Ok(resolution) => resolved(&workspace, &resolution, &modules, lock.as_ref()),
+        Ok(resolution) => resolved(&resolution, &modules, lock.as_ref()),
         Err(ResolveError::Conflict(explanation)) => {
             let mut outcome = from_events(&workspace, &log, &modules, &explanation.involved);
             outcome.conflict = Some(explanation);
@@ -278,12 +278,7 @@ fn module_ask(modules: &[Module], name: &str) -> Option<Asked> {
 }
 
 /// The outcome of a resolution that found an answer.
-fn resolved(
-    workspace: &Workspace,
-    resolution: &Resolution,
-    modules: &[Module],
-    lock: Option<&Lockfile>,
-) -> Outcome {
+fn resolved(resolution: &Resolution, modules: &[Module], lock: Option<&Lockfile>) -> Outcome {
     let mut extensions: Vec<Extension> = resolution
         .extensions
         .iter()
@@ -342,7 +337,6 @@ fn resolved(
         })
         .collect();
     extensions.sort_by(|a, b| a.name.cmp(&b.name));
-    let _ = workspace;
     Outcome {
         extensions,
         graph: resolution.graph.clone(),
@@ -435,10 +429,8 @@ fn from_events(
                 name,
                 version,
                 dependencies,
-            } => {
-                if names.get(name).and_then(Option::as_ref) == Some(version) {
-                    needs.insert(name.clone(), dependencies.clone());
-                }
+            } if names.get(name).and_then(Option::as_ref) == Some(version) => {
+                needs.insert(name.clone(), dependencies.clone());
             }
             _ => {}
         }
