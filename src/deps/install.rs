@@ -153,9 +153,14 @@ pub async fn install(
         .concurrency
         .unwrap_or(DEFAULT_BLOB_CONCURRENCY)
         .max(1);
-    let mut packages = futures_util::stream::iter(todo.iter().copied())
-        .map(|e| async move { package_of(e, options).await.map(|p| (e, p)) })
-        .buffered(concurrency);
+    // The futures are made first (they start only when polled): a stream mapped through a
+    // closure over references is a type the compiler cannot prove `Send` for, and the
+    // workbench runs this on a spawned task.
+    let downloads: Vec<_> = todo
+        .iter()
+        .map(|&e| async move { package_of(e, options).await.map(|p| (e, p)) })
+        .collect();
+    let mut packages = futures_util::stream::iter(downloads).buffered(concurrency);
     while let Some(next) = packages.next().await {
         let (extension, package) = next?;
         if options.cancel.is_cancelled() {

@@ -137,6 +137,21 @@ impl Workspace {
         Workspace::load(&locate_root(arg)?)
     }
 
+    /// The workspace at `root` as if its provisioning.yaml read `text` (unsaved edits in the
+    /// workbench); nothing is read from disk, and saving it refuses to replace a file.
+    pub fn from_text(root: &Path, text: String) -> Result<Workspace, WorkspaceError> {
+        let config_path = root.join(CONFIG_FILE);
+        let (config, warnings) =
+            validate::check(&config_path, &text).map_err(WorkspaceError::Invalid)?;
+        Ok(Workspace {
+            root: root.to_path_buf(),
+            file: ConfigFile::new(&config_path, text),
+            config_path,
+            config,
+            warnings,
+        })
+    }
+
     /// Re-reads the file and checks the edited text; the edits are kept only if it is valid.
     pub fn reload_text(&mut self, text: String) -> Result<(), WorkspaceError> {
         let (config, warnings) =

@@ -276,6 +276,18 @@ pub fn unload(
     kind: ExtensionType,
     name: &str,
 ) -> Result<ModuleEntry, ModuleError> {
+    let removed = remove_entry(workspace, kind, name)?;
+    workspace.save()?;
+    Ok(removed)
+}
+
+/// Removes the entry of `kind`/`name` from the text (the entry's line goes, nothing else) and
+/// checks the result; nothing is saved.
+pub fn remove_entry(
+    workspace: &mut Workspace,
+    kind: ExtensionType,
+    name: &str,
+) -> Result<ModuleEntry, ModuleError> {
     let Some(existing) = workspace.config.module(kind, name).cloned() else {
         return Err(ModuleError::NotLoaded {
             kind,
@@ -288,8 +300,103 @@ pub fn unload(
         .ok_or_else(|| ModuleError::Usage(format!("cannot find {kind} `{name}` in the file")))?;
     edit::remove_item(&mut text, &list_path(kind), index).map_err(|e| edit_error(workspace, e))?;
     workspace.reload_text(text)?;
-    workspace.save()?;
     Ok(existing)
+}
+
+/// What a registry module asks for: one tag (a pin), or a range.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Wanted {
+    Tag(String),
+    Range(VersionRange),
+}
+
+impl Wanted {
+    /// A typed version or range: `1.15.3`, `=1.15.3` and `v1.15.3` pin that tag, anything else
+    /// must parse as a range (`^1.14`, `>=1.2, <2`).
+    pub fn parse(text: &str) -> Result<Wanted, String> {
+        let text = text.trim();
+        let exact = text.strip_prefix('=').unwrap_or(text).trim();
+        if crate::oci::reference::tag_to_version(exact).is_some() {
+            return Ok(Wanted::Tag(exact.to_string()));
+        }
+        text.parse::<VersionRange>()
+            .map(Wanted::Range)
+            .map_err(|e| format!("`{text}` is neither a version nor a range: {e}"))
+    }
+}
+
+/// The entry of a registry module `name` from `repository` (no tag) asking for `wanted`,
+/// written as `module load` writes it: a pin as the seed's reference
+/// (`"oci://host/ns/name:1.2.0"`), a range as a mapping (`{name: N, range: "^1.2"}`).
+pub fn registry_entry(
+    config: &super::WorkspaceConfig,
+    name: &str,
+    via: SourceType,
+    repository: &Reference,
+    wanted: &Wanted,
+) -> String {
+    match wanted {
+        Wanted::Tag(tag) => match via {
+            SourceType::Gitea => quoted(&format!("gitea://{name}:{tag}")),
+            _ => quoted(&format!("oci://{}", repository.with_tag(tag))),
+        },
+        Wanted::Range(range) => {
+            let mut entry = format!(
+                "{{name: {}, range: {}",
+                scalar(name),
+                quoted(&range.to_string())
+            );
+            if via != config.source_type {
+                entry.push_str(&format!(", source: {via}"));
+            }
+            entry + "}"
+        }
+    }
+}
+
+/// The entry that makes `existing` ask for `wanted` instead, keeping its repository and, for a
+/// pin, its form (a reference stays a reference, a mapping a mapping).
+pub fn changed_entry(
+    config: &super::WorkspaceConfig,
+    existing: &ModuleEntry,
+    wanted: &Wanted,
+) -> Result<String, ModuleError> {
+    let ModuleSource::Oci { reference, via } = &existing.source else {
+        return Err(ModuleError::Usage(format!(
+            "{} `{}` is local: it takes its version from its manifest.yaml",
+            existing.kind, existing.name
+        )));
+    };
+    let repository = Reference {
+        tag: None,
+        digest: None,
+        ..reference.clone()
+    };
+    let name = existing.name.as_str();
+    match (wanted, existing.form) {
+        (Wanted::Tag(tag), super::model::EntryForm::Mapping) => {
+            let mut entry = format!("{{name: {}, version: {}", scalar(name), quoted(tag));
+            if *via != config.source_type {
+                entry.push_str(&format!(", source: {via}"));
+            }
+            Ok(entry + "}")
+        }
+        (Wanted::Tag(_), _) => Ok(registry_entry(config, name, *via, &repository, wanted)),
+        (Wanted::Range(_), _) => {
+            let defaults = match (via, &config.gitea) {
+                (SourceType::Gitea, Some(g)) => g.defaults(),
+                _ => config.oci_defaults(),
+            };
+            let default = Reference::parse(name, &defaults).ok();
+            if default.as_ref() != Some(&repository) {
+                return Err(ModuleError::Usage(format!(
+                    "{} `{name}` comes from {repository}, which a range entry cannot name; pick a version, or edit provisioning.yaml by hand",
+                    existing.kind
+                )));
+            }
+            Ok(registry_entry(config, name, *via, &repository, wanted))
+        }
+    }
 }
 
 /// Where `module load --source local` looks without `--path`: `<local dir>/<type>s/<name>`,
