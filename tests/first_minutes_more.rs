@@ -236,3 +236,88 @@ fn demo_sweeps_dirs_of_dead_demos_and_keeps_live_ones() {
     assert_success(&output);
     assert!(live.is_dir());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cache_size_and_prune_report_bytes() {
+    let registry = TestRegistry::start().await;
+    let host = registry.host();
+    let cli = Cli::new();
+    let dir = cli.scaffold("taskserv", "web", &cli.path("cwd"));
+    cli.oci_ok(&host, &["push", dir.to_str().unwrap()]).await;
+    let out = cli.path("pulled");
+    cli.oci_ok(&host, &["pull", "web:0.1.0", "-o", out.to_str().unwrap()])
+        .await;
+
+    let size = cli.oci_json(&host, &["cache", "size"]).await;
+    let blobs = size["blobs"].as_u64().unwrap();
+    let bytes = size["blob_bytes"].as_u64().unwrap();
+    assert!(blobs >= 2 && bytes > 0, "{size}");
+    assert_eq!(size["total_bytes"].as_u64().unwrap(), bytes, "{size}");
+
+    // Recently used blobs stay with the default age; --all frees them all.
+    let kept = cli.oci_json(&host, &["cache", "prune"]).await;
+    assert_eq!(kept["removed_blobs"], 0, "{kept}");
+    assert_eq!(kept["kept_blobs"].as_u64().unwrap(), blobs, "{kept}");
+    let text = cli.oci_ok(&host, &["cache", "prune", "--all"]).await;
+    assert!(text.contains(&format!("removed {blobs} blob(s)")), "{text}");
+    let size = cli.oci_json(&host, &["cache", "size"]).await;
+    assert_eq!(size["blobs"], 0, "{size}");
+    assert_eq!(size["references"], 0, "{size}");
+
+    let output = cli
+        .oci(&host, &["cache", "prune", "--older-than", "soon"])
+        .await;
+    assert_failure(&output, exit::USAGE, "write e.g. 30d");
+    // The pulled files are untouched; a second pull downloads again.
+    assert!(out.join("manifest.yaml").is_file());
+    cli.oci_ok(
+        &host,
+        &[
+            "pull",
+            "web:0.1.0",
+            "-o",
+            cli.path("again").to_str().unwrap(),
+        ],
+    )
+    .await;
+    registry.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gc_says_why_it_kept_recent_unreferenced_blobs() {
+    let mut registry = TestRegistry::start().await;
+    let storage = registry.storage_path().to_path_buf();
+    let http = common::registry_http::RegistryHttp::new(&registry.url);
+    let orphan = http.push_blob("lonely", b"never referenced").await;
+    // Stopped, with its storage kept for gc.
+    registry.registry.take().unwrap().shutdown().await;
+    let cli = Cli::new();
+    let storage_text = storage.to_str().unwrap();
+
+    let output = cli.run_sync(&[
+        "oci-registry",
+        "gc",
+        "--storage",
+        storage_text,
+        "--min-age",
+        "3600",
+    ]);
+    assert_success(&output);
+    let said = text(&output.stdout);
+    assert!(said.contains("1 unreferenced blob(s)"), "{said}");
+    assert!(said.contains("younger than 1 hour were kept"), "{said}");
+    assert!(said.contains("`--min-age 0` keeps none"), "{said}");
+
+    let output = cli.run_sync(&[
+        "oci-registry",
+        "gc",
+        "--storage",
+        storage_text,
+        "--output",
+        "json",
+    ]);
+    assert_success(&output);
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["blobs"][0]["digest"], orphan.as_str(), "{report}");
+    assert_eq!(report["kept_recent"], 0, "{report}");
+}

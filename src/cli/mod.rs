@@ -1,6 +1,7 @@
 //! The command line: parses arguments, calls the domain, renders results.
 
 mod airgap;
+mod cache;
 mod context;
 mod demo_files;
 mod dep;

@@ -98,6 +98,9 @@ pub enum OciCommand {
     Logout { registry: String },
     /// The effective settings (never credential values).
     Config,
+    /// The local blob cache: `size`, and `prune [--all | --older-than DURATION]`.
+    #[command(subcommand)]
+    Cache(super::cache::CacheCommand),
     /// Package an extension directory as `<name>-<version>.tar.gz` (reproducibly), or check it
     /// with `package validate DIR`.
     #[command(args_conflicts_with_subcommands = true)]
@@ -184,6 +187,7 @@ pub fn run(command: OciCommand, args: &RegistryArgs, global: &GlobalArgs) -> Res
                 } => login(&ctx, &registry, username, password_stdin, global).await,
                 OciCommand::Logout { registry } => logout(&ctx, &registry, global),
                 OciCommand::Config => config(&ctx, global),
+                OciCommand::Cache(command) => super::cache::run(command, &ctx.cache, global),
                 OciCommand::Package { command, dir, output_file } => match (command, dir) {
                     (Some(super::publish::PackageCommand::Validate { dir }), _) => super::publish::validate(&dir, global),
                     (None, Some(dir)) => super::publish::package(&dir, output_file, global),

@@ -105,8 +105,9 @@ pub struct GcArgs {
     /// Report what would be deleted without deleting.
     #[arg(long)]
     pub dry_run: bool,
-    /// Keep unreferenced blobs younger than this many seconds [default: 600 for a dry run
-    /// while a registry serves the storage, else 0].
+    /// Keep unreferenced blobs younger than this many seconds: a client of a live registry
+    /// may be about to reference what it just uploaded [default: 600 for a dry run while a
+    /// registry serves the storage, else 0]. `--min-age 0` keeps none.
     #[arg(long, value_name = "SECS")]
     pub min_age: Option<u64>,
     /// Delete upload data untouched for this many seconds.
@@ -282,6 +283,18 @@ fn status(args: &StorageArg, global: &GlobalArgs) -> color_eyre::Result<()> {
     result
 }
 
+/// `600` → `10 minutes`, `90` → `90 seconds`.
+fn human_duration(secs: u64) -> String {
+    match secs {
+        3600 => "1 hour".into(),
+        60 => "1 minute".into(),
+        1 => "1 second".into(),
+        s if s >= 3600 && s % 3600 == 0 => format!("{} hours", s / 3600),
+        s if s >= 60 && s % 60 == 0 => format!("{} minutes", s / 60),
+        s => format!("{s} seconds"),
+    }
+}
+
 fn collect(args: &GcArgs, global: &GlobalArgs) -> color_eyre::Result<()> {
     let dir = args.storage.dir()?;
     // Only a dry run may see a live registry (a real run is refused): keep what it just pushed.
@@ -307,8 +320,24 @@ fn collect(args: &GcArgs, global: &GlobalArgs) -> color_eyre::Result<()> {
         report.repository_links,
         report.stale_uploads
     );
-    if running && args.min_age.is_none() {
-        outln!("A registry is serving this storage: blobs younger than 10 minutes were kept.");
+    if report.kept_recent > 0 {
+        let why = if running && args.min_age.is_none() {
+            "a registry serves this storage, and a client may be about to reference a blob it \
+             just uploaded; `--min-age 0` counts them too (a real gc runs only once the registry \
+             is stopped, and then keeps none)"
+                .to_string()
+        } else {
+            format!(
+                "--min-age {} keeps them; `--min-age 0` keeps none",
+                report.min_age_secs
+            )
+        };
+        outln!(
+            "{} unreferenced blob(s) ({}) younger than {} were kept: {why}.",
+            report.kept_recent,
+            human_bytes(report.kept_recent_bytes),
+            human_duration(report.min_age_secs)
+        );
     }
     Ok(())
 }

@@ -19,6 +19,9 @@ use super::Digest;
 use super::client::{Descriptor, OciError, RegistryClient, Result};
 use super::progress::{Outcome, Progress, TransferEvent};
 
+mod usage;
+pub use usage::{CacheUsage, Prune, PruneReport, parse_duration};
+
 /// Downloads of one blob whose bytes do not match its digest, before giving up.
 pub const FETCH_ATTEMPTS: u32 = 3;
 

@@ -74,6 +74,11 @@ pub struct GcReport {
     pub dry_run: bool,
     pub blobs: Vec<RemovedBlob>,
     pub bytes_freed: u64,
+    /// Unreferenced blobs kept because they are younger than the minimum age.
+    pub kept_recent: usize,
+    pub kept_recent_bytes: u64,
+    /// The minimum age, in seconds, an unreferenced blob needs to be collected.
+    pub min_age_secs: u64,
     pub repository_links: usize,
     pub stale_uploads: usize,
 }
@@ -95,6 +100,7 @@ pub fn collect(
 ) -> std::io::Result<GcReport> {
     let mut report = GcReport {
         dry_run,
+        min_age_secs: min_age.as_secs(),
         ..GcReport::default()
     };
     let now = SystemTime::now();
@@ -114,7 +120,12 @@ pub fn collect(
 
     let mut removed: HashSet<Digest> = HashSet::new();
     for (digest, size, modified) in storage.all_blobs()? {
-        if referenced.contains(&digest) || !old_enough(modified) {
+        if referenced.contains(&digest) {
+            continue;
+        }
+        if !old_enough(modified) {
+            report.kept_recent += 1;
+            report.kept_recent_bytes += size;
             continue;
         }
         if !dry_run {
