@@ -15,10 +15,10 @@ use crate::tui::view::{block, filter_label, loading_text, short};
 use crate::units::human_bytes;
 
 /// Columns of the tag table: tag, digest, size, workspace.
-const TAG: usize = 14;
+const TAG: usize = 20;
 const DIGEST: usize = 12;
 const SIZE: usize = 9;
-const USE: usize = 8;
+const USE: usize = 9;
 /// The tag table's width with its border.
 const TABLE_WIDTH: u16 = (1 + TAG + 2 + DIGEST + 2 + SIZE + 2 + USE + 1 + 2) as u16;
 
@@ -35,6 +35,11 @@ pub(super) fn tags(
         (list, Some(preview))
     } else {
         (area, None)
+    };
+    // Beside the preview the table is narrow: the preview's title says where the tags are.
+    let header = match (preview_area, &pane.tags_of) {
+        (Some(_), Some(repository)) => format!(" {} ", repository.name()),
+        _ => header.to_string(),
     };
     let title = format!(
         "{header}tags {}/{}{}",
@@ -85,7 +90,7 @@ pub(super) fn tags(
         let tag = if t.version.is_some() {
             t.tag.clone()
         } else {
-            format!("{} (not a version)", t.tag)
+            format!("{} (not semver)", t.tag)
         };
         let usage = pane.usage(&t.tag).map(|u| u.label()).unwrap_or("");
         let cells = [
@@ -99,14 +104,14 @@ pub(super) fn tags(
     frame.render_widget(Paragraph::new(lines), inner);
 }
 
-/// The selected tag's detail beside the table.
+/// The selected tag's detail beside the table, its reference first.
 fn preview(pane: &RegistryPane, frame: &mut Frame, area: Rect, theme: &Theme) {
     let tag = pane
         .detail_of
         .as_ref()
         .and_then(|r| r.tag.clone())
         .unwrap_or_default();
-    let outer = block(theme, format!(" {tag} (enter: full detail) "));
+    let outer = block(theme, format!(" {tag} · enter: full detail "));
     let inner = outer.inner(area);
     frame.render_widget(outer, area);
     if pane.tags_state != LoadState::Loaded || pane.detail_of.is_none() {
@@ -117,10 +122,17 @@ fn preview(pane: &RegistryPane, frame: &mut Frame, area: Rect, theme: &Theme) {
         return;
     }
     let Some(detail) = &pane.detail else { return };
-    frame.render_widget(
-        Paragraph::new(detail_text(theme, detail)).wrap(Wrap { trim: false }),
-        inner,
-    );
+    let mut text = detail_text(theme, detail);
+    if let Some(reference) = &pane.detail_of {
+        text.lines.insert(
+            0,
+            Line::from(vec![
+                Span::styled(format!("{:<14} ", "reference"), theme.muted),
+                Span::raw(reference.to_string()),
+            ]),
+        );
+    }
+    frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: false }), inner);
 }
 
 pub(super) fn detail(

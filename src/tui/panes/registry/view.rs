@@ -132,7 +132,9 @@ pub(super) fn row<'a>(cells: &[(String, Style)], selected: bool, theme: &Theme) 
         if i > 0 {
             spans.push(Span::raw("  "));
         }
-        spans.push(Span::styled(text.clone(), *style));
+        // The selection's own colours win over the columns', so it reads in every theme.
+        let style = if selected { theme.selection } else { *style };
+        spans.push(Span::styled(text.clone(), style));
     }
     let line = Line::from(spans);
     if selected {
