@@ -645,7 +645,7 @@ async fn a_failed_repository_or_tag_stops_nothing_else_and_exits_1() {
     assert_failure(
         &output,
         exit::FAILURE,
-        "sync incomplete: 1 tag(s) and 1 repository(ies) failed",
+        "sync incomplete: 1 tag and 1 repository failed",
     );
     let report: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(

@@ -65,11 +65,18 @@ pub async fn run(ctx: &OciContext, args: SyncArgs, global: &GlobalArgs) -> Resul
     }
     if report.failed() {
         let s = &report.summary;
+        let mut failed = vec![];
+        if s.failed > 0 {
+            failed.push(plural(s.failed, "tag", "tags"));
+        }
+        if s.failed_repositories > 0 {
+            failed.push(plural(s.failed_repositories, "repository", "repositories"));
+        }
         return Err(coded(
             Exit::Failure,
             format!(
-                "sync incomplete: {} tag(s) and {} repository(ies) failed; the rest is in step, run it again to retry",
-                s.failed, s.failed_repositories
+                "sync incomplete: {} failed (see above); the rest is in step, run it again to retry",
+                failed.join(" and ")
             ),
         ));
     }
@@ -130,30 +137,9 @@ fn print_text(report: &SyncReport) -> Result<()> {
             outln!("{}", tag_line(tag, report.dry_run));
         }
     }
+    outln!("{}", summary_line(report));
     let s = &report.summary;
-    let lead = if report.dry_run {
-        "Dry run, nothing written"
-    } else {
-        "Synced"
-    };
-    let (add, update, prune) = if report.dry_run {
-        ("to add", "to update", "to prune")
-    } else {
-        ("added", "updated", "pruned")
-    };
-    outln!(
-        "{lead}: {} repository(ies) ({} failed); tags: {} {add}, {} {update}, {} unchanged, {} deleted at the source, {} {prune}, {} failed; {} referrer(s)",
-        s.repositories,
-        s.failed_repositories,
-        s.added,
-        s.updated,
-        s.unchanged,
-        s.deleted,
-        s.pruned,
-        s.failed,
-        s.referrers
-    );
-    if !report.dry_run {
+    if !report.dry_run && s.manifests_pushed > 0 {
         outln!(
             "{} manifest(s) pushed; {} blob(s) transferred, {} already there, {} mounted",
             s.manifests_pushed,
@@ -163,4 +149,54 @@ fn print_text(report: &SyncReport) -> Result<()> {
         );
     }
     Ok(())
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// `Synced 37 repositories: 53 added, 2 unchanged, 1 failed; 3 referrers` (non-zero counts).
+fn summary_line(report: &SyncReport) -> String {
+    let s = &report.summary;
+    let dry = report.dry_run;
+    let counts = [
+        (s.added, if dry { "to add" } else { "added" }),
+        (s.updated, if dry { "to update" } else { "updated" }),
+        (s.unchanged, "unchanged"),
+        (s.deleted, "deleted at the source (kept)"),
+        (s.pruned, if dry { "to prune" } else { "pruned" }),
+        (s.failed, "failed"),
+    ];
+    let mut tags: Vec<String> = counts
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, label)| format!("{n} {label}"))
+        .collect();
+    if tags.is_empty() {
+        tags.push("no tags".into());
+    }
+    let mut line = format!(
+        "{} {}: {}",
+        if dry {
+            "Dry run, nothing written;"
+        } else {
+            "Synced"
+        },
+        plural(s.repositories, "repository", "repositories"),
+        tags.join(", ")
+    );
+    if s.referrers > 0 {
+        let what = plural(s.referrers, "referrer", "referrers");
+        line.push_str(&format!(
+            "; {what} {}",
+            if dry { "to copy" } else { "copied" }
+        ));
+    }
+    if s.failed_repositories > 0 {
+        line.push_str(&format!(
+            "; {} failed",
+            plural(s.failed_repositories, "repository", "repositories")
+        ));
+    }
+    line
 }

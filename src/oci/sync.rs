@@ -210,6 +210,12 @@ pub async fn sync(
         options,
         concurrency: registries.options().concurrency.max(1),
     };
+    // An end that cannot be reached fails the run at once, not every repository in turn.
+    for client in [&syncer.source, &syncer.target] {
+        if let Err(e @ OciError::Unreachable { .. }) = client.ping().await {
+            return Err(e);
+        }
+    }
     let repositories = syncer.repositories(source).await?;
     let pairs: Vec<(String, String)> = repositories
         .into_iter()
