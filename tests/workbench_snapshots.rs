@@ -11,7 +11,9 @@ use common::workbench;
 use std::path::PathBuf;
 
 use crossterm::event::KeyCode;
+use provisioning::extension::artifact::ExtensionArtifact;
 use provisioning::oci::Reference;
+use provisioning::oci::client::Descriptor;
 use provisioning::tui::action::Action;
 use provisioning::tui::app::{App, Overlay};
 use provisioning::tui::panes::LoadState;
@@ -19,7 +21,9 @@ use provisioning::tui::panes::publish::{PickerEntry, Step};
 use provisioning::tui::panes::registry::Level;
 use provisioning::tui::screen;
 use provisioning::tui::theme::Theme;
-use provisioning::tui::worker::{PackageSummary, Response, ValidationSummary};
+use provisioning::tui::worker::{
+    Description, PackageSummary, Request, Response, ValidationSummary,
+};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::buffer::{Buffer, Cell};
@@ -92,7 +96,69 @@ fn with_repositories(theme: &Theme) -> App {
     });
     let kubernetes = NAMES.iter().position(|n| *n == "kubernetes").unwrap();
     app.registry.repos.select(kubernetes);
+    // The visible rows were asked for; some answers are in, one failed, the rest are on
+    // their way.
+    let described: Vec<Reference> = app
+        .take_requests()
+        .into_iter()
+        .filter_map(|r| match r {
+            Request::Describe { reference } => Some(reference),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        described.len() > 20,
+        "the visible rows are described: {described:?}"
+    );
+    for reference in described {
+        let name = reference.name().to_string();
+        let result = match name.as_str() {
+            "coder" => Err("cannot reach registry.example:5000".to_string()),
+            "aws" => Ok(description(
+                "provider",
+                "2.1.0",
+                "Amazon Web Services: VPCs, instances and load balancers",
+            )),
+            "buildkit" => Ok(description(
+                "taskserv",
+                "0.16.0",
+                "Concurrent, cache-efficient builds",
+            )),
+            "cilium" => Ok(description(
+                "taskserv",
+                "1.16.5",
+                "eBPF networking, security and observability",
+            )),
+            "containerd" => Ok(description(
+                "taskserv",
+                "2.0.1",
+                "An industry-standard container runtime",
+            )),
+            "etcd" => Ok(description(
+                "taskserv",
+                "3.5.12",
+                "Distributed reliable key-value store",
+            )),
+            "kubernetes" => Ok(description(
+                "taskserv",
+                "1.31.1",
+                "Production-grade container orchestration",
+            )),
+            "web" => Ok(description("cluster", "1.0.0", "A web cluster")),
+            _ => continue,
+        };
+        app.handle_response(Response::Described { reference, result });
+    }
     app
+}
+
+fn description(kind: &str, version: &str, text: &str) -> Description {
+    Description {
+        version: Some(version.to_string()),
+        kind: Some(kind.to_string()),
+        description: Some(text.to_string()),
+        ..Description::default()
+    }
 }
 
 fn with_tags(theme: &Theme) -> App {
@@ -108,19 +174,56 @@ fn with_tags(theme: &Theme) -> App {
         )),
         reference,
     });
+    // The workspace asks for a range: the tags it admits are marked.
+    app.registry.set_workspace_modules(vec![(
+        "kubernetes".to_string(),
+        ">=1.29.0, <1.31.0".to_string(),
+    )]);
+    // Every visible tag is described (the last one failed) and the first is previewed.
+    let mut inspected = None;
+    for request in app.take_requests() {
+        match request {
+            Request::Describe { reference } => {
+                let tag = reference.tag.clone().unwrap_or_default();
+                let result = match tag.as_str() {
+                    "latest" => Err("manifest unknown".to_string()),
+                    "1.27.11" => continue,
+                    _ => Ok(Description {
+                        version: Some(tag.clone()),
+                        digest: Some(digest_of(&format!("kubernetes {tag}")).to_string()),
+                        size: Some(match tag.as_str() {
+                            "1.31.1" => 19_310,
+                            "1.30.2" => 18_904,
+                            "1.29.3" => 17_655,
+                            _ => 16_020,
+                        }),
+                        ..description("taskserv", &tag, "Production-grade container orchestration")
+                    }),
+                };
+                app.handle_response(Response::Described { reference, result });
+            }
+            Request::Inspect { reference } => inspected = Some(reference),
+            _ => {}
+        }
+    }
+    let reference = inspected.expect("the selected tag is previewed");
+    assert_eq!(reference.tag.as_deref(), Some("1.31.1"));
+    app.handle_response(Response::Inspected {
+        result: Ok(Box::new(extension_inspection(&reference))),
+        reference,
+    });
     app
 }
 
 fn with_detail(theme: &Theme) -> App {
     let mut app = with_tags(theme);
     app.apply(Action::Open);
-    app.take_requests();
-    let reference: Reference = app.registry.detail_of.clone().expect("detail requested");
-    app.handle_response(Response::Inspected {
-        result: Ok(Box::new(extension_inspection(&reference))),
-        reference,
-    });
+    assert!(
+        app.take_requests().is_empty(),
+        "the preview's detail is shown, not fetched again"
+    );
     assert_eq!(app.registry.level, Level::Detail);
+    assert_eq!(app.registry.detail_state, LoadState::Loaded);
     app
 }
 
@@ -168,6 +271,7 @@ fn publish_app(theme: &Theme, step: Step) -> App {
         manifest_digest: digest_of("redis manifest"),
         name: "redis".into(),
         version,
+        artifact: redis_artifact(),
     });
     publish.package_state = LoadState::Loaded;
     publish.existing = tag_entries(REGISTRY, &format!("{NAMESPACE}/redis"), &["0.2.0", "0.1.0"]);
@@ -179,6 +283,24 @@ fn publish_app(theme: &Theme, step: Step) -> App {
         publish.verified = Some(Ok(digest_of("redis manifest")));
     }
     app
+}
+
+/// What packaging the redis fixture built.
+fn redis_artifact() -> ExtensionArtifact {
+    ExtensionArtifact {
+        config: b"{}".to_vec(),
+        config_digest: digest_of("redis config"),
+        layer: Descriptor {
+            media_type: provisioning::extension::package::CONTENT_MEDIA_TYPE.to_string(),
+            digest: digest_of("redis content"),
+            size: 5_321,
+            artifact_type: None,
+            annotations: Default::default(),
+            platform: None,
+        },
+        manifest: b"{}".to_vec(),
+        digest: digest_of("redis manifest"),
+    }
 }
 
 fn with_help(theme: &Theme) -> App {

@@ -124,10 +124,23 @@ fn registries_in(scratch: &Path, plain: Vec<String>) -> Registries {
     Registries::new(options, credentials).expect("registries")
 }
 
-/// Waits until `proxy` has received a request whose path contains `path`.
-async fn proxy_received(proxy: &FaultProxy, path: &str) {
+/// Applies answers until no description the Registry pane asked for is pending.
+async fn until_described(driver: &mut Driver) {
+    driver
+        .until("the descriptions", LONG, |app| {
+            !app.registry
+                .descriptions
+                .values()
+                .any(|d| *d == registry::Described::Pending)
+        })
+        .await;
+}
+
+/// Waits until `proxy` has received, after its first `after` requests, one whose path
+/// contains `path`.
+async fn proxy_received(proxy: &FaultProxy, path: &str, after: usize) {
     let end = std::time::Instant::now() + LONG;
-    while !proxy.seen().iter().any(|r| r.path.contains(path)) {
+    while !proxy.seen()[after..].iter().any(|r| r.path.contains(path)) {
         assert!(
             std::time::Instant::now() < end,
             "the proxy never received {path}: {:?}",
@@ -359,11 +372,25 @@ async fn enter_shows_tags_newest_first_then_the_detail() {
         Some("1.31.1")
     );
 
+    // The selected tag is previewed beside the list; enter shows that detail full size,
+    // without fetching it again.
+    assert_eq!(
+        driver
+            .app
+            .registry
+            .detail_of
+            .as_ref()
+            .and_then(|r| r.tag.as_deref()),
+        Some("1.31.1")
+    );
     driver.code(KeyCode::Enter);
     assert_eq!(driver.app.registry.level, Level::Detail);
-    assert_eq!(driver.app.registry.detail_state, LoadState::Loading);
-    driver.settle().await;
     assert_eq!(driver.app.registry.detail_state, LoadState::Loaded);
+    let sent = driver.flush();
+    assert!(
+        !sent.iter().any(|r| matches!(r, Request::Inspect { .. })),
+        "{sent:?}"
+    );
     let detail = driver.app.registry.detail.as_ref().expect("detail loaded");
     assert_eq!(
         detail.artifact_type.as_deref(),
@@ -403,6 +430,15 @@ async fn esc_while_loading_cancels_the_fetch() {
     let mut driver = env.driver_through(&proxy);
     driver.settle().await;
     assert_eq!(driver.app.registry.repos.total(), SAMPLE_REPOSITORIES);
+    // The table's descriptions (which list tags too) are in before the tags are opened.
+    until_described(&mut driver).await;
+    let before = proxy.seen().len();
+    let tags_asked = |proxy: &FaultProxy| {
+        proxy.seen()[before..]
+            .iter()
+            .filter(|r| r.path.contains("/tags/list"))
+            .count()
+    };
     proxy.inject(Fault {
         method: Some("GET"),
         path_contains: "/tags/list".into(),
@@ -416,7 +452,7 @@ async fn esc_while_loading_cancels_the_fetch() {
         matches!(sent.as_slice(), [Request::Tags { .. }]),
         "{sent:?}"
     );
-    proxy_received(&proxy, "/tags/list").await;
+    proxy_received(&proxy, "/tags/list", before).await;
 
     driver.code(KeyCode::Esc);
     assert_eq!(
@@ -456,12 +492,11 @@ async fn esc_while_loading_cancels_the_fetch() {
         .filter(|r| matches!(r, Response::Tags { .. }))
         .collect();
     assert!(tags.is_empty(), "the cancelled load answered: {tags:?}");
-    let asked = proxy
-        .seen()
-        .iter()
-        .filter(|r| r.path.contains("/tags/list"))
-        .count();
-    assert_eq!(asked, 1, "the tags were asked for once, and not again");
+    assert_eq!(
+        tags_asked(&proxy),
+        1,
+        "the tags were asked for once, and not again"
+    );
     assert_eq!(
         driver.app.registry.tags_state,
         LoadState::Failed("cancelled".into())
@@ -1006,6 +1041,22 @@ async fn publish_validates_packages_pushes_and_verifies() {
         .collect();
     assert_eq!(tags, ["0.1.0"]);
 
+    // w hands the published version to the Workspace pane's add.
+    driver.press(ch('w'));
+    assert_eq!(driver.app.pane, PaneId::Workspace);
+    assert_eq!(
+        driver.app.publish.added,
+        Some((
+            provisioning::oci::Reference {
+                tag: None,
+                ..target.clone()
+            },
+            Some("0.1.0".to_string())
+        ))
+    );
+    driver.press(ch('5'));
+    assert_eq!(driver.app.pane, PaneId::Publish);
+
     // Enter at the end starts over.
     driver.code(KeyCode::Enter);
     assert_eq!(driver.app.publish.step, Step::Pick);
@@ -1102,7 +1153,17 @@ async fn ten_thousand_repositories_stay_navigable() {
     driver.press(ch('G'));
     assert_eq!(selected_repo(&driver).as_deref(), Some("repo-09999"));
     driver.code(KeyCode::Enter);
-    let requested = driver.app.take_requests();
+    // Descriptions were asked only for rows that were on screen, each once.
+    let (describes, requested): (Vec<Request>, Vec<Request>) = driver
+        .app
+        .take_requests()
+        .into_iter()
+        .partition(|r| matches!(r, Request::Describe { .. }));
+    assert!(
+        describes.len() <= 4 * driver.app.registry.visible_rows(),
+        "{} descriptions asked",
+        describes.len()
+    );
     match requested.as_slice() {
         [Request::Tags { reference }] => {
             assert_eq!(reference.repository, format!("{NAMESPACE}/repo-09999"))

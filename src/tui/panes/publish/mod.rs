@@ -319,3 +319,95 @@ pub fn set_manifest_version(dir: &Path, version: &semver::Version) -> std::io::R
     std::fs::write(&tmp, out)?;
     std::fs::rename(tmp, path)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::extension::artifact::ExtensionArtifact;
+    use crate::extension::package::{ARTIFACT_TYPE, CONFIG_MEDIA_TYPE, CONTENT_MEDIA_TYPE};
+    use crate::oci::client::Descriptor;
+
+    fn descriptor(media_type: &str, text: &str, size: u64) -> Descriptor {
+        Descriptor {
+            media_type: media_type.to_string(),
+            digest: Digest::sha256_of(text.as_bytes()),
+            size,
+            artifact_type: None,
+            annotations: BTreeMap::new(),
+            platform: None,
+        }
+    }
+
+    fn package() -> PackageSummary {
+        let layer = descriptor(CONTENT_MEDIA_TYPE, "content", 5_321);
+        PackageSummary {
+            files: 3,
+            size: layer.size,
+            digest: layer.digest.clone(),
+            manifest_digest: Digest::sha256_of(b"manifest created now"),
+            name: "redis".into(),
+            version: semver::Version::new(0, 1, 0),
+            artifact: ExtensionArtifact {
+                config: b"{}".to_vec(),
+                config_digest: Digest::sha256_of(b"config"),
+                layer,
+                manifest: b"{}".to_vec(),
+                digest: Digest::sha256_of(b"manifest created now"),
+            },
+        }
+    }
+
+    /// The registry's manifest of the version, created at another time, with `content`.
+    fn registry_manifest(content: &str) -> Box<Inspection> {
+        Box::new(Inspection {
+            reference: "registry.example:5000/team/redis:0.1.0".into(),
+            digest: Digest::sha256_of(b"manifest created yesterday"),
+            media_type: crate::oci::media_type::OCI_MANIFEST.into(),
+            artifact_type: Some(ARTIFACT_TYPE.into()),
+            size: 6_000,
+            annotations: BTreeMap::from([(
+                "org.opencontainers.image.created".to_string(),
+                "2024-01-01T00:00:00Z".to_string(),
+            )]),
+            config: Some(descriptor(CONFIG_MEDIA_TYPE, "config", 2)),
+            config_content: None,
+            layers: vec![descriptor(CONTENT_MEDIA_TYPE, content, 5_321)],
+            manifests: Vec::new(),
+            subject: None,
+            referrers: Vec::new(),
+        })
+    }
+
+    fn pane() -> PublishPane {
+        let mut pane = PublishPane::new(
+            std::env::temp_dir().join("no-such-publish-root"),
+            "registry.example:5000".into(),
+            "team".into(),
+        );
+        pane.package = Some(package());
+        pane
+    }
+
+    #[test]
+    fn a_repack_with_another_timestamp_is_no_conflict() {
+        let mut pane = pane();
+        pane.on_existing(Some(registry_manifest("content")));
+        assert_ne!(
+            pane.existing_digest.as_ref(),
+            Some(&package().manifest_digest),
+            "the manifests differ"
+        );
+        assert!(!pane.version_conflict(), "the content is the same");
+    }
+
+    #[test]
+    fn other_content_under_the_version_is_a_conflict() {
+        let mut pane = pane();
+        pane.on_existing(Some(registry_manifest("other content")));
+        assert!(pane.version_conflict());
+        pane.on_existing(None);
+        assert!(!pane.version_conflict(), "a version not published");
+    }
+}

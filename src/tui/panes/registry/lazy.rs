@@ -154,3 +154,46 @@ impl RegistryPane {
         usage
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oci::ReferenceDefaults;
+
+    fn pane(modules: &[(&str, &str)]) -> RegistryPane {
+        let mut pane = RegistryPane::new(
+            vec!["registry.example:5000".into()],
+            ReferenceDefaults {
+                registry: "registry.example:5000".into(),
+                namespace: "team".into(),
+            },
+        );
+        pane.tags_of = Some(Reference {
+            registry: "registry.example:5000".into(),
+            repository: "team/kubernetes".into(),
+            tag: None,
+            digest: None,
+        });
+        pane.workspace_modules = modules
+            .iter()
+            .map(|(n, r)| (n.to_string(), r.to_string()))
+            .collect();
+        pane
+    }
+
+    #[test]
+    fn a_pin_marks_its_tag_and_a_range_the_versions_it_admits() {
+        let pinned = pane(&[("kubernetes", "1.30.2"), ("etcd", "3.5.12")]);
+        assert_eq!(pinned.usage("1.30.2"), Some(Usage::Pinned));
+        assert_eq!(pinned.usage("1.30.3"), None, "a pin is exact");
+        let ranged = pane(&[("kubernetes", ">=1.29.0, <1.31.0")]);
+        assert_eq!(ranged.usage("1.29.3"), Some(Usage::InRange));
+        assert_eq!(ranged.usage("1.31.1"), None);
+        assert_eq!(ranged.usage("latest"), None, "not a version");
+        assert_eq!(
+            pane(&[("etcd", "*")]).usage("1.30.2"),
+            None,
+            "another module"
+        );
+    }
+}
