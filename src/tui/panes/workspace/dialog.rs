@@ -173,7 +173,7 @@ impl WorkspacePane {
     /// `a`: opens the search, asking for the registry's extensions when not known yet.
     pub(super) fn open_add(&mut self, fx: &mut Effects) {
         if !self.is_editable() {
-            fx.info("No workspace here: press i to create one");
+            fx.info(self.why_not_editable());
             return;
         }
         let (registry, namespace) = (

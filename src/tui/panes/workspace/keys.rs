@@ -171,7 +171,7 @@ impl WorkspacePane {
     /// `r`: `dep resolve` (resolve, lock, install) as a job in Transfers.
     fn install(&mut self, fx: &mut Effects) {
         if !self.is_editable() {
-            fx.info("No workspace here: press i to create one");
+            fx.info(self.why_not_editable());
         } else if self.is_dirty() {
             fx.info("Save first (s): r installs what provisioning.yaml on disk says");
         } else if self.install_job.is_some() {

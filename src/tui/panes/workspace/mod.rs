@@ -115,6 +115,17 @@ impl WorkspacePane {
         self.state == LoadState::Loaded && self.snapshot.found
     }
 
+    /// Why nothing can be edited now (when [`Self::is_editable`] is false).
+    pub fn why_not_editable(&self) -> &'static str {
+        match self.state {
+            LoadState::Failed(_) => {
+                "Fix config/provisioning.yaml first (the error says where); ctrl-r reads it again"
+            }
+            LoadState::Loaded => "No workspace here: press i to create one",
+            _ => "The workspace is still being read",
+        }
+    }
+
     /// The selected module.
     pub fn selected_row(&self) -> Option<&ModuleRow> {
         self.rows.get(self.selected)
@@ -162,7 +173,7 @@ impl WorkspacePane {
         change: impl FnOnce(&mut Workspace) -> Result<(), ModuleError>,
     ) -> bool {
         if !self.is_editable() {
-            fx.info("No workspace to edit here");
+            fx.info(self.why_not_editable());
             return false;
         }
         let result = Workspace::from_text(&self.root, self.text.clone())

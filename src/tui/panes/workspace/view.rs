@@ -115,15 +115,18 @@ fn draw_list(pane: &WorkspacePane, frame: &mut Frame, area: Rect, theme: &Theme)
     ])
     .areas(area);
     let width = table.width as usize;
-    let columns = [
-        ("type", 9),
-        ("name", 16),
-        ("source", 7),
+    // Narrow terminals drop the source column (nearly always the workspace's own).
+    let wide = width >= 100;
+    let mut columns = vec![("type", 9), ("name", if wide { 16 } else { 14 })];
+    if wide {
+        columns.push(("source", 7));
+    }
+    columns.extend([
         ("pin/range", 12),
         ("locked", 9),
         ("resolved", 9),
-        ("state", 17),
-    ];
+        ("state", STATE),
+    ]);
     let fixed: usize = columns.iter().map(|(_, w)| w + 1).sum();
     let from_width = width.saturating_sub(fixed + 1);
     let mut header: String = columns
@@ -171,17 +174,18 @@ fn draw_list(pane: &WorkspacePane, frame: &mut Frame, area: Rect, theme: &Theme)
             .rsplit_once(':')
             .filter(|(_, tag)| !tag.contains('/'))
             .map_or(row.location.as_str(), |(repo, _)| repo);
-        let cells = [
-            kind,
-            row.name.clone(),
-            row.source.to_string(),
+        let mut cells = vec![kind, row.name.clone()];
+        if wide {
+            cells.push(row.source.to_string());
+        }
+        cells.extend([
             row.requirement.clone(),
             row.locked.clone().unwrap_or_else(|| "-".into()),
             resolved,
-        ];
+        ]);
         let mut text = String::from(" ");
-        for (cell, (_, w)) in cells.iter().zip(columns) {
-            text.push_str(&fit(cell, w));
+        for (cell, (_, w)) in cells.iter().zip(&columns) {
+            text.push_str(&fit(cell, *w));
             text.push(' ');
         }
         let selected = i == pane.selected;
@@ -197,14 +201,17 @@ fn draw_list(pane: &WorkspacePane, frame: &mut Frame, area: Rect, theme: &Theme)
         };
         let mut spans = vec![
             Span::styled(text, row_style),
-            Span::styled(
-                format!("{} ", fit(state.label(), columns[6].1)),
-                state_style,
-            ),
+            Span::styled(format!("{} ", fit(state.label(), STATE)), state_style),
         ];
         if from_width >= 12 {
             spans.push(Span::styled(fit(from, from_width), row_style));
         }
+        // The selection runs to the edge.
+        let used: usize = spans.iter().map(|s| s.content.chars().count()).sum();
+        spans.push(Span::styled(
+            " ".repeat(width.saturating_sub(used)),
+            row_style,
+        ));
         lines.push(Line::from(spans));
     }
     frame.render_widget(Paragraph::new(lines), table);
@@ -223,6 +230,9 @@ fn draw_list(pane: &WorkspacePane, frame: &mut Frame, area: Rect, theme: &Theme)
     frame.render_widget(Paragraph::new(notes), notes_area);
     frame.render_widget(Paragraph::new(status_line(pane, theme)), status);
 }
+
+/// The width of the state column.
+const STATE: usize = 16;
 
 fn state_style(theme: &Theme, state: RowState) -> Style {
     match state {
@@ -357,7 +367,7 @@ fn draw_version(dialog: &VersionDialog, frame: &mut Frame, area: Rect, theme: &T
         theme,
         "version or range: ",
         &dialog.input,
-        "  (empty: the selected tag; or type 1.2.3, ^1.14, >=1.2, <2)",
+        "  (empty: the selected tag; or 1.2.3, ^1.14)",
     )];
     let (about, enter) = match &dialog.purpose {
         VersionFor::Add {
