@@ -281,7 +281,10 @@ async fn the_tree_grows_event_by_event_and_ends_in_the_resolved_set() {
     let text = panel_text(&driver.app);
     assert!(text.contains("kubernetes 1.28.0"), "{text}");
     assert!(text.contains(">=3.5.0"), "{text}");
-    assert!(text.contains("Chosen: 3.5.12"), "{text}");
+    assert!(
+        text.contains("3.5.12: the newest version published"),
+        "{text}"
+    );
     assert!(text.contains("the newest version published"), "{text}");
     assert!(text.contains("no lock yet"), "{text}");
     let outcome = driver.app.dependencies.outcome.as_ref().unwrap();
@@ -640,4 +643,507 @@ async fn black_hole() -> (String, tokio::task::JoinHandle<()>) {
         }
     });
     (host, task)
+}
+
+// --- Snapshots: fixed outcomes (no network, nothing that changes between runs) ---
+
+mod fixed {
+    use super::*;
+    use provisioning::deps::Explanation;
+    use provisioning::deps::explain::WayOut;
+    use provisioning::deps::graph::DepGraph;
+    use provisioning::extension::manifest::ExtensionType;
+    use provisioning::oci::Reference;
+    use provisioning::tui::worker::Outcome;
+    use provisioning::tui::worker::resolve::{Asked, Extension, Module};
+    use provisioning::workspace::Requirement;
+    use semver::Version;
+
+    pub const REGISTRY: &str = "registry.example:5000";
+    pub const ROOT: &str = "/srv/workspaces/demo";
+
+    /// (name, type, version, module, newest, lock)
+    type Row = (
+        &'static str,
+        ExtensionType,
+        &'static str,
+        bool,
+        Option<&'static str>,
+        NodeLock,
+    );
+
+    const EDGES: [(&str, &str, &str); 8] = [
+        ("kubernetes", "containerd", ">=1.7.0"),
+        ("kubernetes", "etcd", ">=3.5.0"),
+        ("containerd", "runc", ">=1.1.0"),
+        ("cilium", "kubernetes", ">=1.26.0, <1.30.0"),
+        ("buildkit", "containerd", ">=1.7.0"),
+        ("buildkit", "kubernetes", ">=1.27.0"),
+        ("buildkit", "oci-reg", ">=2.0.0"),
+        ("oci-reg", "os", ">=1.0.0"),
+    ];
+
+    fn v(text: &str) -> Version {
+        Version::parse(text).expect("version")
+    }
+
+    fn outcome_of(rows: &[Row], pins: &[(&str, &str)], flagged: &[&str]) -> Outcome {
+        let version_of = |name: &str| {
+            rows.iter()
+                .find(|r| r.0 == name)
+                .map(|r| r.2)
+                .unwrap_or("?")
+        };
+        let extensions = rows
+            .iter()
+            .map(|(name, kind, version, module, newest, lock)| {
+                let mut asks: Vec<Asked> = pins
+                    .iter()
+                    .filter(|(n, _)| n == name)
+                    .map(|(_, pin)| Asked {
+                        by: "provisioning.yaml".into(),
+                        range: format!("={pin}"),
+                    })
+                    .collect();
+                asks.extend(EDGES.iter().filter(|e| e.1 == *name && rows.iter().any(|r| r.0 == e.0)).map(|(from, _, range)| Asked {
+                    by: format!("{from} {}", version_of(from)),
+                    range: range.to_string(),
+                }));
+                let why = if *module {
+                    "provisioning.yaml pins it".to_string()
+                } else if *name == "runc" {
+                    "kept from config/provisioning.lock; 1.2.0 also fits every range (`provisioning dep update` moves to it)".to_string()
+                } else {
+                    "the newest version published".to_string()
+                };
+                Extension {
+                    name: name.to_string(),
+                    kind: Some(*kind),
+                    version: Some(v(version)),
+                    reference: Reference {
+                        registry: REGISTRY.into(),
+                        repository: format!("{NAMESPACE}/{name}"),
+                        tag: Some(version.to_string()),
+                        digest: None,
+                    },
+                    digest: Some(digest_of(&format!("{name} {version} manifest"))),
+                    local: None,
+                    module: *module,
+                    asks,
+                    why,
+                    newest: newest.map(v),
+                    lock: lock.clone(),
+                }
+            })
+            .collect();
+        let nodes: Vec<(String, String, bool)> = rows
+            .iter()
+            .map(|r| (r.0.to_string(), r.2.to_string(), r.3))
+            .collect();
+        let edges: Vec<(String, String)> = EDGES
+            .iter()
+            .map(|(a, b, _)| (a.to_string(), b.to_string()))
+            .collect();
+        let mut graph = DepGraph::build(&nodes, &edges);
+        graph.flag(&flagged.iter().map(|f| f.to_string()).collect::<Vec<_>>());
+        Outcome {
+            root: PathBuf::from(ROOT),
+            extensions,
+            graph,
+            modules: [
+                "aws",
+                "upcloud",
+                "kubernetes",
+                "containerd",
+                "cilium",
+                "buildkit",
+            ]
+            .iter()
+            .map(|m| Module {
+                name: m.to_string(),
+                requirement: Requirement::Exact(v(pins
+                    .iter()
+                    .find(|p| p.0 == *m)
+                    .map(|p| p.1)
+                    .unwrap_or("1.0.0"))),
+                local: false,
+            })
+            .collect(),
+            requests: 31,
+            ..Outcome::default()
+        }
+    }
+
+    const PINS: [(&str, &str); 6] = [
+        ("aws", "2.0.0"),
+        ("upcloud", "1.5.0"),
+        ("kubernetes", "1.28.0"),
+        ("containerd", "1.7.0"),
+        ("cilium", "1.14.0"),
+        ("buildkit", "0.12.0"),
+    ];
+
+    /// The sample workspace resolved, locked, all installed but etcd; four updates.
+    pub fn resolved() -> Outcome {
+        use ExtensionType::*;
+        let rows: [Row; 10] = [
+            ("aws", Provider, "2.0.0", true, None, NodeLock::Installed),
+            (
+                "buildkit",
+                Cluster,
+                "0.12.0",
+                true,
+                Some("0.13.1"),
+                NodeLock::Installed,
+            ),
+            (
+                "cilium",
+                Taskserv,
+                "1.14.0",
+                true,
+                Some("1.15.3"),
+                NodeLock::Installed,
+            ),
+            (
+                "containerd",
+                Taskserv,
+                "1.7.0",
+                true,
+                Some("2.0.0"),
+                NodeLock::Installed,
+            ),
+            (
+                "etcd",
+                Taskserv,
+                "3.5.12",
+                false,
+                None,
+                NodeLock::NotInstalled,
+            ),
+            (
+                "kubernetes",
+                Taskserv,
+                "1.28.0",
+                true,
+                Some("1.31.1"),
+                NodeLock::Installed,
+            ),
+            (
+                "oci-reg",
+                Taskserv,
+                "2.0.1",
+                false,
+                None,
+                NodeLock::Installed,
+            ),
+            ("os", Taskserv, "1.1.0", false, None, NodeLock::Installed),
+            (
+                "runc",
+                Taskserv,
+                "1.1.12",
+                false,
+                Some("1.2.0"),
+                NodeLock::Installed,
+            ),
+            (
+                "upcloud",
+                Provider,
+                "1.5.0",
+                true,
+                None,
+                NodeLock::Installed,
+            ),
+        ];
+        let mut outcome = outcome_of(&rows, &PINS, &[]);
+        outcome.lock = LockState::Current;
+        outcome
+    }
+
+    /// kubernetes moved to 1.31.1 in an unsaved edit: cilium 1.14.0 and containerd 1.7.0
+    /// do not fit it.
+    pub fn conflict() -> Outcome {
+        use ExtensionType::*;
+        let differs = |locked: &str| NodeLock::Differs { locked: v(locked) };
+        let rows: [Row; 6] = [
+            ("aws", Provider, "2.0.0", true, None, NodeLock::Installed),
+            (
+                "cilium",
+                Taskserv,
+                "1.14.0",
+                true,
+                None,
+                NodeLock::Installed,
+            ),
+            (
+                "containerd",
+                Taskserv,
+                "1.7.0",
+                true,
+                None,
+                NodeLock::Installed,
+            ),
+            (
+                "etcd",
+                Taskserv,
+                "3.5.12",
+                false,
+                None,
+                NodeLock::NotInstalled,
+            ),
+            (
+                "kubernetes",
+                Taskserv,
+                "1.31.1",
+                true,
+                None,
+                differs("1.28.0"),
+            ),
+            (
+                "upcloud",
+                Provider,
+                "1.5.0",
+                true,
+                None,
+                NodeLock::Installed,
+            ),
+        ];
+        let mut pins = PINS.to_vec();
+        pins[2] = ("kubernetes", "1.31.1");
+        let involved = ["cilium", "containerd", "kubernetes"];
+        let mut outcome = outcome_of(&rows, &pins, &involved);
+        for e in &mut outcome.extensions {
+            if involved.contains(&e.name.as_str()) {
+                e.why = "part of the problem: no version was settled".into();
+            }
+        }
+        outcome.edited = true;
+        outcome.lock = LockState::OutOfDate("the unsaved edits change the modules".into());
+        outcome.conflict = Some(Explanation {
+            facts: vec![
+                "the workspace pins cilium 1.14.0, containerd 1.7.0 and kubernetes 1.31.1".into(),
+                "kubernetes 1.31.1 needs containerd >=2.0.0".into(),
+                "cilium 1.14.0 needs kubernetes >=1.26.0, <1.30.0".into(),
+            ],
+            ways_out: vec![WayOut {
+                text: "kubernetes 1.29.3 accepts cilium 1.14.0 and containerd 1.7.0".into(),
+                command: Some("provisioning dep update kubernetes --to 1.29.3".into()),
+            }],
+            involved: involved.iter().map(|s| s.to_string()).collect(),
+        });
+        outcome
+    }
+
+    /// An app on the Dependencies pane of [`ROOT`], with `outcome` as its answer and
+    /// `select` selected.
+    pub fn app(theme: &Theme, outcome: Option<Outcome>, select: &str) -> App {
+        let mut app = app_with(REGISTRY, NAMESPACE, PathBuf::from(ROOT), theme.clone());
+        app.take_requests();
+        app.apply(Action::GoDependencies);
+        if let Some(outcome) = outcome {
+            app.apply(Action::Refresh);
+            app.take_requests();
+            let generation = app.dependencies.generation;
+            app.handle_response(Response::Resolved {
+                generation,
+                result: Ok(Box::new(outcome)),
+            });
+            assert!(app.dependencies.select_name(select), "{select} is shown");
+        }
+        app
+    }
+}
+
+mod snapshots {
+    use super::*;
+    use provisioning::tui::screen;
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+    use ratatui::buffer::Cell;
+    use ratatui::style::{Color, Modifier};
+
+    const SIZES: [(u16, u16); 2] = [(120, 40), (80, 24)];
+    const LETTERS: &str = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+
+    type Look = (Color, Color, Color, Modifier);
+
+    fn look(cell: &Cell) -> Look {
+        (cell.fg, cell.bg, cell.underline_color, cell.modifier)
+    }
+
+    fn describe(look: &Look) -> String {
+        let (fg, bg, underline, modifier) = look;
+        let mut parts = vec![format!("fg {fg}"), format!("bg {bg}")];
+        if *underline != Color::Reset {
+            parts.push(format!("underline {underline}"));
+        }
+        if !modifier.is_empty() {
+            parts.push(format!("{modifier:?}"));
+        }
+        parts.join(", ")
+    }
+
+    /// The frame as text, each row followed by its style mask and a legend (as in
+    /// workbench_snapshots).
+    fn render(app: &App, width: u16, height: u16) -> String {
+        let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("terminal");
+        terminal.draw(|f| screen::draw(f, app)).expect("draw");
+        let buffer = terminal.backend().buffer();
+        let mut looks: Vec<Look> = Vec::new();
+        let mut out = String::new();
+        for y in 0..height {
+            let mut text = String::new();
+            let mut mask = String::new();
+            for x in 0..width {
+                let cell = &buffer[(x, y)];
+                text.push_str(cell.symbol());
+                let style = look(cell);
+                if style == look(&Cell::EMPTY) {
+                    mask.push(' ');
+                    continue;
+                }
+                let index = looks.iter().position(|l| *l == style).unwrap_or_else(|| {
+                    looks.push(style);
+                    looks.len() - 1
+                });
+                mask.push(
+                    LETTERS
+                        .chars()
+                        .nth(index)
+                        .expect("fewer styles than letters"),
+                );
+            }
+            out.push_str(&format!("{y:>2} {}\n", text.trim_end()));
+            let mask = mask.trim_end();
+            if !mask.is_empty() {
+                out.push_str(&format!("   {mask}\n"));
+            }
+        }
+        out.push_str("styles:\n");
+        for (letter, look) in LETTERS.chars().zip(&looks) {
+            out.push_str(&format!("  {letter}  {}\n", describe(look)));
+        }
+        out
+    }
+
+    fn snapshot_all(name: &str, build: fn(&Theme) -> App) {
+        let mut settings = insta::Settings::clone_current();
+        settings.set_prepend_module_to_snapshot(false);
+        settings.set_omit_expression(true);
+        settings.set_snapshot_path("snapshots");
+        settings.bind(|| {
+            for (label, theme) in [
+                ("dark", Theme::dark()),
+                ("nocolor", Theme::dark().no_color()),
+            ] {
+                let app = build(&theme);
+                for (width, height) in SIZES {
+                    let frame = render(&app, width, height);
+                    insta::assert_snapshot!(format!("{name}@{width}x{height}_{label}"), frame);
+                }
+            }
+        });
+    }
+
+    #[test]
+    fn dependencies_empty() {
+        snapshot_all("dependencies_empty", |theme| fixed::app(theme, None, ""));
+    }
+
+    #[test]
+    fn dependencies_resolved() {
+        snapshot_all("dependencies_resolved", |theme| {
+            fixed::app(theme, Some(fixed::resolved()), "kubernetes")
+        });
+    }
+
+    #[test]
+    fn dependencies_conflict() {
+        snapshot_all("dependencies_conflict", |theme| {
+            fixed::app(theme, Some(fixed::conflict()), "kubernetes")
+        });
+    }
+
+    #[test]
+    fn dependencies_inverted() {
+        snapshot_all("dependencies_inverted", |theme| {
+            let mut app = fixed::app(theme, Some(fixed::resolved()), "runc");
+            app.apply(Action::Invert);
+            app
+        });
+    }
+
+    #[test]
+    fn dependencies_live() {
+        snapshot_all("dependencies_live", |theme| {
+            let mut app = fixed::app(theme, None, "");
+            app.apply(Action::Refresh);
+            app.take_requests();
+            let generation = app.dependencies.generation;
+            let events = [
+                ResolveEvent::Requested {
+                    name: "kubernetes".into(),
+                    repository: format!("{}/{NAMESPACE}/kubernetes", fixed::REGISTRY),
+                },
+                ResolveEvent::Requested {
+                    name: "cilium".into(),
+                    repository: format!("{}/{NAMESPACE}/cilium", fixed::REGISTRY),
+                },
+                ResolveEvent::CandidatesKnown {
+                    name: "kubernetes".into(),
+                    versions: 5,
+                },
+                ResolveEvent::Chosen {
+                    name: "kubernetes".into(),
+                    version: semver::Version::new(1, 28, 0),
+                },
+                ResolveEvent::DependenciesKnown {
+                    name: "kubernetes".into(),
+                    version: semver::Version::new(1, 28, 0),
+                    dependencies: vec![
+                        ("containerd".into(), ">=1.7.0".into()),
+                        ("etcd".into(), ">=3.5.0".into()),
+                    ],
+                },
+                ResolveEvent::CandidatesKnown {
+                    name: "containerd".into(),
+                    versions: 3,
+                },
+            ];
+            for event in events {
+                app.handle_response(Response::ResolveEvent { generation, event });
+            }
+            app.dependencies.select_name("containerd");
+            app
+        });
+    }
+}
+
+/// `u` on an extension no module pins: a toast naming the modules that bring it.
+#[test]
+fn u_on_a_dependency_names_the_modules_to_change() {
+    let mut app = fixed::app(&Theme::dark(), Some(fixed::resolved()), "runc");
+    let mut fx = Effects::new(1);
+    app.dependencies.action(Action::UpdateExtension, &mut fx);
+    assert!(fx.messages.is_empty(), "{:?}", fx.messages);
+    let toast = &fx.toasts.first().expect("a toast").0;
+    assert!(
+        toast.contains("runc is not a module")
+            && toast.contains("containerd")
+            && toast.contains("dep update runc --to 1.2.0"),
+        "{toast}"
+    );
+    // A pinned module: the Workspace pane gets the new pin.
+    assert!(app.dependencies.select_name("buildkit"));
+    let mut fx = Effects::new(1);
+    app.dependencies.action(Action::UpdateExtension, &mut fx);
+    assert_eq!(
+        fx.messages,
+        [(
+            PaneId::Workspace,
+            Message::SetRequirement {
+                name: "buildkit".into(),
+                requirement: "0.13.1".into()
+            }
+        )]
+    );
 }

@@ -495,7 +495,7 @@ fn from_events(
                 module: module.is_some(),
                 asks,
                 why: if flagged.contains(name) {
-                    "part of the problem below: no version was settled".into()
+                    "part of the problem: no version was settled".into()
                 } else {
                     "chosen before the resolver stopped; not settled".into()
                 },

@@ -53,6 +53,12 @@ pub fn lines(pane: &DependenciesPane, theme: &Theme) -> Vec<Line<'static>> {
         None => name.to_string(),
     };
     out.push(Line::styled(title, theme.accent));
+    // Part of the problem: its explanation first, so a short panel still shows it.
+    let involved = matches!(node.status, Status::Conflict | Status::Cycle);
+    if involved {
+        problems(pane, theme, node.status, &mut out);
+        out.push(Line::raw(""));
+    }
     let extension = pane
         .outcome
         .as_ref()
@@ -68,6 +74,41 @@ pub fn lines(pane: &DependenciesPane, theme: &Theme) -> Vec<Line<'static>> {
         ));
     }
     if let Some(e) = extension {
+        // What matters most first: on a narrow terminal the panel is short.
+        if let Some(v) = &e.version {
+            out.push(Line::from(vec![
+                Span::styled(format!("{:<10}", "chosen"), theme.muted),
+                Span::raw(format!("{v}: {}", e.why)),
+            ]));
+        }
+        let (words, style) = lock_words(theme, &e.lock);
+        out.push(Line::from(vec![
+            Span::styled(format!("{:<10}", "lock"), theme.muted),
+            Span::styled(words, style),
+        ]));
+        if let (Some(newest), Some(outcome)) = (&e.newest, &pane.outcome) {
+            let action = match suggestion(outcome, &pane.model, name) {
+                Suggestion::Set(r) => format!("u sets {name} to {r} in Workspace (unsaved)"),
+                Suggestion::Explain(text) => text,
+            };
+            out.push(Line::from(vec![
+                Span::styled(format!("{:<10}", "update"), theme.muted),
+                Span::styled(format!("{newest} is published; "), theme.warning),
+                Span::raw(action),
+            ]));
+        }
+        out.push(Line::raw(""));
+        out.push(heading(theme, "Asked for by"));
+        if e.asks.is_empty() {
+            out.push(Line::styled("  nobody (held by the lock)", theme.muted));
+        }
+        for ask in &e.asks {
+            out.push(Line::from(vec![
+                Span::raw(format!("  {:<24} ", ask.by)),
+                Span::styled(ask.range.clone(), theme.accent),
+            ]));
+        }
+        out.push(Line::raw(""));
         if let Some(kind) = e.kind {
             out.push(field(
                 theme,
@@ -82,49 +123,15 @@ pub fn lines(pane: &DependenciesPane, theme: &Theme) -> Vec<Line<'static>> {
                 ),
             ));
         }
-        out.push(field(
-            theme,
-            "from",
-            match &e.local {
-                Some(path) => format!("local directory {}", path.display()),
-                None => e.reference.to_string(),
-            },
-        ));
+        match &e.local {
+            Some(path) => out.push(field(theme, "local", path.display().to_string())),
+            None => {
+                out.push(field(theme, "registry", e.reference.registry.clone()));
+                out.push(field(theme, "repo", e.reference.repository.clone()));
+            }
+        }
         if let Some(digest) = &e.digest {
             out.push(field(theme, "digest", short(&digest.to_string())));
-        }
-        out.push(Line::raw(""));
-        out.push(heading(theme, "Asked for by"));
-        if e.asks.is_empty() {
-            out.push(Line::styled("  nobody (held by the lock)", theme.muted));
-        }
-        for ask in &e.asks {
-            out.push(Line::from(vec![
-                Span::raw(format!("  {:<24} ", ask.by)),
-                Span::styled(ask.range.clone(), theme.accent),
-            ]));
-        }
-        out.push(Line::raw(""));
-        if let Some(v) = &e.version {
-            out.push(heading(theme, &format!("Chosen: {v}")));
-        }
-        out.push(Line::raw(format!("  {}", e.why)));
-        let (words, style) = lock_words(theme, &e.lock);
-        out.push(Line::raw(""));
-        out.push(Line::from(vec![
-            Span::styled(format!("{:<10}", "lock"), theme.muted),
-            Span::styled(words, style),
-        ]));
-        if let (Some(newest), Some(outcome)) = (&e.newest, &pane.outcome) {
-            let action = match suggestion(outcome, &pane.model, name) {
-                Suggestion::Set(r) => format!("u sets {name} to {r} in Workspace (unsaved)"),
-                Suggestion::Explain(text) => text,
-            };
-            out.push(Line::from(vec![
-                Span::styled(format!("{:<10}", "update"), theme.muted),
-                Span::styled(format!("{newest} is published"), theme.warning),
-            ]));
-            out.push(Line::raw(format!("  {action}")));
         }
     }
     let needed_by = pane.model.needed_by.get(name).cloned().unwrap_or_default();
@@ -132,9 +139,9 @@ pub fn lines(pane: &DependenciesPane, theme: &Theme) -> Vec<Line<'static>> {
         out.push(Line::raw(""));
         out.push(Line::styled(
             format!(
-                "Reached by {} paths: needed by {}",
-                needed_by.len(),
-                needed_by.join(", ")
+                "shared: needed by {} (×{} in the tree)",
+                needed_by.join(", "),
+                needed_by.len()
             ),
             theme.muted,
         ));
@@ -154,7 +161,9 @@ pub fn lines(pane: &DependenciesPane, theme: &Theme) -> Vec<Line<'static>> {
             out.push(Line::raw(format!("  {}", path.join(" → "))));
         }
     }
-    problems(pane, theme, node.status, &mut out);
+    if !involved {
+        problems(pane, theme, node.status, &mut out);
+    }
     out
 }
 
@@ -164,7 +173,9 @@ fn problems(pane: &DependenciesPane, theme: &Theme, status: Status, out: &mut Ve
         return;
     };
     if let Some(conflict) = &outcome.conflict {
-        out.push(Line::raw(""));
+        if status != Status::Conflict {
+            out.push(Line::raw(""));
+        }
         let title = if status == Status::Conflict {
             "✗ Conflict: no versions fit together"
         } else {
@@ -185,7 +196,9 @@ fn problems(pane: &DependenciesPane, theme: &Theme, status: Status, out: &mut Ve
         }
     }
     if let Some(cycle) = &outcome.cycle {
-        out.push(Line::raw(""));
+        if status != Status::Cycle {
+            out.push(Line::raw(""));
+        }
         out.push(Line::styled(
             "↻ Cycle: the dependencies go round",
             theme.error,

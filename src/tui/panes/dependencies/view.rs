@@ -80,7 +80,7 @@ fn title(pane: &DependenciesPane) -> String {
     } else if let Some(outcome) = &pane.outcome {
         parts.push(format!("{count} extensions"));
         if outcome.edited {
-            parts.push("unsaved edits".into());
+            parts.push("unsaved".into());
         }
         parts.push(match &outcome.lock {
             LockState::Missing => "no lock yet".into(),
