@@ -321,3 +321,144 @@ async fn gc_says_why_it_kept_recent_unreferenced_blobs() {
     assert_eq!(report["blobs"][0]["digest"], orphan.as_str(), "{report}");
     assert_eq!(report["kept_recent"], 0, "{report}");
 }
+
+/// A token service and a distribution that trusts it; `None` without distribution installed.
+async fn token_registry() -> Option<(
+    common::token_server::TokenServer,
+    common::distribution::Distribution,
+)> {
+    use common::oci_fixtures::{PASSWORD, USER};
+    let policy = common::token_server::Policy {
+        users: std::collections::HashMap::from([(USER.to_string(), PASSWORD.to_string())]),
+        ..Default::default()
+    };
+    let tokens = common::token_server::TokenServer::start(policy).await;
+    let distribution = common::distribution::Distribution::start_with_token(tokens.auth())?;
+    Some((tokens, distribution))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verbose_logs_each_request_and_never_a_secret() {
+    use common::oci_fixtures::{PASSWORD, USER, write_docker_config};
+    let Some((tokens, distribution)) = token_registry().await else {
+        return;
+    };
+    let host = distribution.host.clone();
+    let cli = Cli::new();
+    write_docker_config(&cli.docker_config(), &host, USER, PASSWORD);
+    let dir = cli.scaffold("taskserv", "logged", &cli.path("cwd"));
+    let output = cli
+        .run(&[
+            "oci",
+            "--registry",
+            &host,
+            "--namespace",
+            "team",
+            "--plain-http",
+            "--no-progress",
+            "-vv",
+            "push",
+            dir.to_str().unwrap(),
+        ])
+        .await;
+    assert_success(&output);
+    let log = text(&output.stderr);
+    // Method, URL, status and time of each request: the registry's and the token service's.
+    assert!(
+        log.contains(&format!(
+            "HTTP HEAD http://{host}/v2/team/logged/manifests/0.1.0 -> 401 in "
+        )),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!("HTTP GET {}/token -> 200 in ", tokens.url)),
+        "{log}"
+    );
+    assert!(log.contains("HTTP PUT http://"), "{log}");
+    assert!(log.contains("/manifests/0.1.0 -> 201 in "), "{log}");
+    // Never a secret: no password, no Basic or Bearer value, no token, no query.
+    use base64::Engine as _;
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"));
+    for secret in [
+        PASSWORD,
+        basic.as_str(),
+        "Bearer ",
+        "Basic ",
+        "eyJ",
+        "scope=",
+        "?",
+    ] {
+        assert!(!log.contains(secret), "`{secret}` in the log:\n{log}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_credentials_are_said_as_such() {
+    use common::oci_fixtures::{USER, write_docker_config};
+    let Some((_tokens, distribution)) = token_registry().await else {
+        return;
+    };
+    let host = distribution.host.clone();
+    let cli = Cli::new();
+    let login = cli
+        .run_with_stdin(
+            &["oci", "login", &host, "-u", USER, "--password-stdin"],
+            Some("not-the-password\n"),
+        )
+        .await;
+    assert_failure(
+        &login,
+        exit::FAILURE,
+        "refused these credentials; nothing was stored",
+    );
+    assert!(!text(&login.stderr).contains("not-the-password"));
+
+    write_docker_config(&cli.docker_config(), &host, USER, "not-the-password");
+    let output = cli
+        .run(&[
+            "oci",
+            "--registry",
+            &host,
+            "--no-progress",
+            "tags",
+            "team/app",
+        ])
+        .await;
+    assert_failure(&output, exit::FAILURE, "refused the stored credentials");
+    assert!(text(&output.stderr).contains("check the username and password"));
+}
+
+/// This machine's address on its default route, if it has one that is not loopback.
+fn non_loopback_address() -> Option<std::net::IpAddr> {
+    let socket = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    // Connecting a UDP socket sends nothing; it only picks the route and so the address.
+    socket.connect("192.0.2.255:9").ok()?;
+    let ip = socket.local_addr().ok()?.ip();
+    (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forgotten_plain_http_is_not_called_refused_credentials() {
+    let Some(ip) = non_loopback_address() else {
+        eprintln!("skipped: no non-loopback address");
+        return;
+    };
+    let registry = TestRegistry::start_with(|config| {
+        config.addr = "0.0.0.0:0".parse().unwrap();
+    })
+    .await;
+    let port = registry.url.rsplit(':').next().unwrap().to_string();
+    let host = format!("{ip}:{port}");
+    let cli = Cli::new();
+    let login = cli
+        .run_with_stdin(
+            &["oci", "login", &host, "-u", "someone", "--password-stdin"],
+            Some("whatever\n"),
+        )
+        .await;
+    assert_failure(&login, exit::FAILURE, "could not check the credentials");
+    let stderr = text(&login.stderr);
+    assert!(stderr.contains("add --plain-http"), "{stderr}");
+    assert!(!stderr.contains("refused"), "{stderr}");
+    registry.stop().await;
+}

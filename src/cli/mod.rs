@@ -105,9 +105,11 @@ pub enum Command {
 /// Runs the command line and returns the process exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let _ = color_eyre::config::HookBuilder::default()
-        .display_env_section(false)
-        .install();
+    let mut hook = color_eyre::config::HookBuilder::default().display_env_section(false);
+    if !stderr_color() {
+        hook = hook.theme(color_eyre::config::Theme::new());
+    }
+    let _ = hook.install();
     let _guard = init_logging(&cli.global);
     let verbose = cli.global.verbose > 0;
     match run(cli) {
@@ -171,6 +173,12 @@ fn run(cli: Cli) -> color_eyre::Result<()> {
     }
 }
 
+/// Whether stderr gets colour: a terminal, and `NO_COLOR` unset or empty (no-color.org).
+fn stderr_color() -> bool {
+    use std::io::IsTerminal;
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()
+}
+
 /// Logs go to stderr with `-v`, otherwise to the log file; never into command output.
 fn init_logging(global: &GlobalArgs) -> Option<()> {
     use tracing_subscriber::EnvFilter;
@@ -184,6 +192,7 @@ fn init_logging(global: &GlobalArgs) -> Option<()> {
             .unwrap_or_else(|_| EnvFilter::new(format!("provisioning={level},info")));
         tracing_subscriber::fmt()
             .with_env_filter(filter)
+            .with_ansi(stderr_color())
             .with_writer(std::io::stderr)
             .try_init()
             .ok()?;

@@ -648,8 +648,15 @@ async fn login(
         .with_credential(credential.clone())
         .ping()
         .await
-        .wrap_err_with(|| {
-            format!("{registry} did not accept these credentials; nothing was stored")
+        .map_err(|e| {
+            // Only an answer that refuses the credentials says so; a registry that could not
+            // be reached (a plain-HTTP one without --plain-http) says why it could not.
+            let what = if matches!(e, OciError::Unauthorized { .. }) {
+                format!("{registry} refused these credentials; nothing was stored")
+            } else {
+                format!("could not check the credentials with {registry}; nothing was stored")
+            };
+            color_eyre::Report::new(e).wrap_err(what)
         })?;
     let stored_in = ctx.registries.credentials().store(&registry, &credential)?;
     if !print_structured(

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
+use reqwest::Method;
 use serde::Deserialize;
 
 use super::error::{OciError, Result};
@@ -160,6 +161,22 @@ pub async fn fetch_token(
     credential: Option<&Credential>,
 ) -> Result<(String, Duration)> {
     let scopes: Vec<&str> = scopes.iter().copied().filter(|s| !s.is_empty()).collect();
+    // Credentials go to a token service over HTTPS, or plain HTTP on this machine only: over
+    // plain HTTP elsewhere every hop (a proxy among them) could read them.
+    let cleartext = reqwest::Url::parse(realm)
+        .is_ok_and(|u| u.scheme() == "http" && !u.host_str().is_some_and(super::is_loopback));
+    let credential = match credential {
+        Some(_) if cleartext => {
+            return Err(OciError::Unauthorized {
+                registry: registry.to_string(),
+                detail: Some(format!(
+                    "its token service {} is plain HTTP, and credentials are sent over HTTPS only (or plain HTTP to a loopback host)",
+                    realm.split('?').next().unwrap_or(realm)
+                )),
+            });
+        }
+        other => other,
+    };
     if let Some(Credential::Basic { username, password }) = credential
         && username == IDENTITY_TOKEN_USERNAME
     {
@@ -180,14 +197,14 @@ pub async fn fetch_token(
             .map(|(k, v)| format!("{k}={}", super::transport::percent_encode(v)))
             .collect::<Vec<_>>()
             .join("&");
-        let response = http
+        let request = http
             .post(realm)
             .header(
                 reqwest::header::CONTENT_TYPE,
                 "application/x-www-form-urlencoded",
             )
-            .body(body)
-            .send()
+            .body(body);
+        let response = send_logged(request, Method::POST, realm)
             .await
             .map_err(|e| token_unreachable(realm, e))?;
         if !matches!(response.status().as_u16(), 404 | 405) {
@@ -210,11 +227,25 @@ pub async fn fetch_token(
             basic_header(username, password),
         );
     }
-    let response = request
-        .send()
+    let response = send_logged(request, Method::GET, realm)
         .await
         .map_err(|e| token_unreachable(realm, e))?;
     read_token(registry, realm, response, credential).await
+}
+
+/// Sends a token request, logging it as every registry request is logged (never its query,
+/// which names scopes, nor its headers, which carry the credentials).
+async fn send_logged(
+    request: reqwest::RequestBuilder,
+    method: Method,
+    realm: &str,
+) -> std::result::Result<reqwest::Response, reqwest::Error> {
+    let started = std::time::Instant::now();
+    let sent = request.send().await;
+    if let Ok(url) = reqwest::Url::parse(realm) {
+        super::transport::log_request(&method, &url, &sent, started.elapsed());
+    }
+    sent
 }
 
 fn token_unreachable(realm: &str, error: reqwest::Error) -> OciError {

@@ -17,7 +17,7 @@ pub enum OciError {
     },
     #[error("{registry}: {what} not found")]
     NotFound { registry: String, what: String },
-    #[error("{registry}: authentication required{}; log in with `provisioning oci login {registry}`", detail.as_ref().map(|d| format!(" ({d})")).unwrap_or_default())]
+    #[error("{}", unauthorized_text(registry, detail.as_deref()))]
     Unauthorized {
         registry: String,
         detail: Option<String>,
@@ -56,6 +56,26 @@ pub enum OciError {
     Config(String),
     #[error("cancelled")]
     Cancelled,
+}
+
+/// The start of an `Unauthorized` detail saying credentials were sent and refused.
+pub const CREDENTIALS_REFUSED: &str = "the credentials were refused";
+
+/// Refused credentials are said as such (and what to check); a registry that wants credentials
+/// it was not given says to log in.
+fn unauthorized_text(registry: &str, detail: Option<&str>) -> String {
+    match detail {
+        Some(d) if d.contains("refused") => format!(
+            "{registry}: {d} (authentication required); check the username and password (or \
+             token), then log in again with `provisioning oci login {registry}`"
+        ),
+        Some(d) => format!(
+            "{registry}: authentication required ({d}); log in with `provisioning oci login {registry}`"
+        ),
+        None => format!(
+            "{registry}: authentication required; log in with `provisioning oci login {registry}`"
+        ),
+    }
 }
 
 impl OciError {

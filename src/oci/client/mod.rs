@@ -14,6 +14,7 @@ mod error;
 mod listing;
 mod manifests;
 mod pages;
+pub mod proxy;
 mod transport;
 mod upload;
 
@@ -137,13 +138,13 @@ pub fn is_loopback(registry: &str) -> bool {
 impl Registries {
     pub fn new(options: ClientOptions, credentials: CredentialStore) -> Result<Registries> {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let mut builder = reqwest::Client::builder()
+        let builder = reqwest::Client::builder()
             .user_agent(concat!("provisioning/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(15))
             .read_timeout(Duration::from_secs(60))
             // Copies run up to four small blobs per slot; keep a connection for each.
-            .pool_max_idle_per_host(options.concurrency.max(1) * 8)
-            .no_proxy();
+            .pool_max_idle_per_host(options.concurrency.max(1) * 8);
+        let mut builder = proxy::ProxyEnv::from_env().apply(builder)?;
         if let Some(path) = &options.ca_file {
             let pem = std::fs::read(path).map_err(|e| OciError::io(path, e))?;
             let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| {

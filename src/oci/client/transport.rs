@@ -111,7 +111,10 @@ impl RegistryClient {
                         )))
                 }
             };
-            let response = match request.send().await {
+            let started = std::time::Instant::now();
+            let sent = request.send().await;
+            log_request(&method, &url, &sent, started.elapsed());
+            let response = match sent {
                 Ok(response) => response,
                 Err(e) => {
                     let e = e.without_url();
@@ -156,13 +159,16 @@ impl RegistryClient {
                 }
                 if authenticated || !own {
                     let detail = error_message(response).await.1;
+                    let refused = own && credential.is_some();
                     return Err(OciError::Unauthorized {
                         registry: self.registry.clone(),
-                        detail: detail.or_else(|| {
-                            credential
-                                .is_some()
-                                .then(|| "the stored credentials were refused".to_string())
-                        }),
+                        detail: match (refused, detail) {
+                            (true, Some(d)) => {
+                                Some(format!("{}: {d}", super::error::CREDENTIALS_REFUSED))
+                            }
+                            (true, None) => Some(super::error::CREDENTIALS_REFUSED.to_string()),
+                            (false, d) => d,
+                        },
                     });
                 }
                 authenticated = true;
@@ -453,6 +459,46 @@ pub(super) fn is_tls_mismatch(error: &reqwest::Error) -> bool {
         source = cause.source();
     }
     false
+}
+
+/// The request log of `-v`/`-vv` (debug): method, URL without query or user info, status
+/// (or the failure), time taken. Never a header, so never a credential or token.
+pub(super) fn log_request(
+    method: &Method,
+    url: &Url,
+    sent: &std::result::Result<reqwest::Response, reqwest::Error>,
+    elapsed: Duration,
+) {
+    if !tracing::enabled!(tracing::Level::DEBUG) {
+        return;
+    }
+    let url = loggable_url(url);
+    match sent {
+        Ok(response) => tracing::debug!(
+            "HTTP {method} {url} -> {} in {elapsed:.1?}",
+            response.status().as_u16()
+        ),
+        Err(e) => tracing::debug!(
+            "HTTP {method} {url} -> failed in {elapsed:.1?}: {}",
+            if e.is_connect() {
+                "cannot connect"
+            } else if e.is_timeout() {
+                "timed out"
+            } else {
+                "no answer"
+            }
+        ),
+    }
+}
+
+/// `url` without query, fragment or user info: what may be logged.
+pub(super) fn loggable_url(url: &Url) -> String {
+    let mut url = url.clone();
+    url.set_query(None);
+    url.set_fragment(None);
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    url.to_string()
 }
 
 pub(super) fn unreachable(url: &str, error: reqwest::Error) -> OciError {
