@@ -462,3 +462,219 @@ async fn a_forgotten_plain_http_is_not_called_refused_credentials() {
     assert!(!stderr.contains("refused"), "{stderr}");
     registry.stop().await;
 }
+
+const JSON_DOC: &str = include_str!("../docs/json.md");
+
+/// The `## \`command\`` sections of docs/json.md with the shape of their first ```json block.
+fn documented_shapes() -> Vec<(String, serde_json::Value)> {
+    let mut shapes = Vec::new();
+    let mut title: Option<String> = None;
+    let mut block: Option<String> = None;
+    for line in JSON_DOC.lines() {
+        if let Some(text) = block.as_mut() {
+            if line.starts_with("```") {
+                let shape = serde_json::from_str(text)
+                    .unwrap_or_else(|e| panic!("docs/json.md, {title:?}: not JSON ({e})"));
+                if let Some(t) = title.take() {
+                    shapes.push((t, shape));
+                }
+                block = None;
+            } else {
+                text.push_str(line);
+                text.push('\n');
+            }
+        } else if let Some(rest) = line.strip_prefix("## `") {
+            title = Some(rest.trim_end_matches('`').to_string());
+        } else if line == "```json" {
+            block = Some(String::new());
+        }
+    }
+    shapes
+}
+
+/// Whether `actual` has every key of `shape`, each of its documented type; the path of the first
+/// mismatch otherwise.
+fn check_shape(
+    shape: &serde_json::Value,
+    actual: &serde_json::Value,
+    at: &str,
+) -> Result<(), String> {
+    use serde_json::Value;
+    match shape {
+        Value::String(types) => {
+            let ok = types.split('|').any(|t| match t {
+                "string" => actual.is_string(),
+                "number" => actual.is_number(),
+                "bool" => actual.is_boolean(),
+                "object" => actual.is_object(),
+                "array" => actual.is_array(),
+                "null" => actual.is_null(),
+                "any" => true,
+                other => panic!("docs/json.md: unknown type `{other}` at {at}"),
+            });
+            ok.then_some(())
+                .ok_or_else(|| format!("{at}: {actual} is not {types}"))
+        }
+        Value::Object(keys) => {
+            let Value::Object(found) = actual else {
+                return Err(format!("{at}: {actual} is not an object"));
+            };
+            for (key, inner) in keys {
+                let value = found
+                    .get(key)
+                    .ok_or_else(|| format!("{at}.{key}: missing in {actual}"))?;
+                check_shape(inner, value, &format!("{at}.{key}"))?;
+            }
+            Ok(())
+        }
+        Value::Array(element) => {
+            let Value::Array(items) = actual else {
+                return Err(format!("{at}: {actual} is not an array"));
+            };
+            match element.first() {
+                Some(element) => items
+                    .iter()
+                    .enumerate()
+                    .try_for_each(|(i, item)| check_shape(element, item, &format!("{at}[{i}]"))),
+                None => Ok(()),
+            }
+        }
+        other => panic!("docs/json.md: a shape holds {other} at {at}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_shapes_match_docs_json_md() {
+    let registry = TestRegistry::start().await;
+    let host = registry.host();
+    common::deps::publish(&host).await;
+    let cli = Cli::new();
+    let ws = common::deps::sample_workspace(&cli, &host);
+    let ws_text = ws.to_str().unwrap().to_string();
+    let root = cli.path("cwd/extensions");
+    let dir = cli.scaffold("taskserv", "shaped", &root);
+    let dir_text = dir.to_str().unwrap().to_string();
+    let root_text = root.to_str().unwrap().to_string();
+    let storage = registry.storage_path().to_str().unwrap().to_string();
+    let pulled = cli.path("pulled").to_str().unwrap().to_string();
+    let package = cli.path("shaped.tar.gz").to_str().unwrap().to_string();
+    let layout = cli.path("layout").to_str().unwrap().to_string();
+    let gen_dir = cli.path("generated").to_str().unwrap().to_string();
+
+    let oci = |rest: &[&str]| -> Vec<String> {
+        let mut all = vec!["oci", "--registry", &host, "--plain-http", "--no-progress"];
+        all.extend_from_slice(rest);
+        all.iter().map(|s| s.to_string()).collect()
+    };
+    let plain = |all: &[&str]| -> Vec<String> { all.iter().map(|s| s.to_string()).collect() };
+    // In order: later commands use what earlier ones made.
+    let commands: Vec<(&str, Vec<String>)> = vec![
+        (
+            "generate extension TYPE NAME",
+            plain(&["generate", "extension", "cluster", "gen", "--dir", &gen_dir]),
+        ),
+        (
+            "oci package validate DIR",
+            oci(&["package", "validate", &dir_text]),
+        ),
+        (
+            "oci package DIR",
+            oci(&["package", &dir_text, "-o", &package]),
+        ),
+        ("oci push DIR", oci(&["push", &dir_text])),
+        (
+            "oci publish ROOT",
+            oci(&["publish", &root_text, "--dry-run"]),
+        ),
+        ("oci list", oci(&["list"])),
+        ("oci search QUERY", oci(&["search", "kube"])),
+        ("oci tags NAME", oci(&["tags", "kubernetes"])),
+        (
+            "oci inspect REFERENCE",
+            oci(&["inspect", "kubernetes:1.31.1"]),
+        ),
+        (
+            "oci pull REFERENCE",
+            oci(&["pull", "kubernetes", "-o", &pulled]),
+        ),
+        (
+            "oci copy SOURCE TARGET",
+            oci(&["copy", "shaped:0.1.0", "copied/shaped:0.1.0"]),
+        ),
+        (
+            "oci delete REFERENCE",
+            oci(&["delete", "copied/shaped:0.1.0", "--yes"]),
+        ),
+        (
+            "oci export REFERENCE… --to PATH",
+            oci(&["export", "shaped:0.1.0", "--to", &layout]),
+        ),
+        (
+            "oci login REGISTRY",
+            oci(&["login", &host, "-u", "someone", "--password-stdin"]),
+        ),
+        ("oci logout REGISTRY", oci(&["logout", &host])),
+        ("oci config", oci(&["config"])),
+        ("oci cache size", oci(&["cache", "size"])),
+        ("oci cache prune", oci(&["cache", "prune"])),
+        (
+            "oci-registry status",
+            plain(&["oci-registry", "status", "--storage", &storage]),
+        ),
+        (
+            "oci-registry gc",
+            plain(&["oci-registry", "gc", "--dry-run", "--storage", &storage]),
+        ),
+        (
+            "module list",
+            plain(&["module", "list", "--workspace", &ws_text]),
+        ),
+        (
+            "dep resolve",
+            plain(&["dep", "resolve", "--workspace", &ws_text]),
+        ),
+        (
+            "dep validate",
+            plain(&["dep", "validate", "--workspace", &ws_text]),
+        ),
+        ("dep tree", plain(&["dep", "tree", "--workspace", &ws_text])),
+        (
+            "dep check-updates",
+            plain(&["dep", "check-updates", "--workspace", &ws_text]),
+        ),
+    ];
+    let shapes = documented_shapes();
+    let documented: Vec<&str> = shapes.iter().map(|(t, _)| t.as_str()).collect();
+    let run: Vec<&str> = commands.iter().map(|(t, _)| *t).collect();
+    let mut sorted_documented = documented.clone();
+    sorted_documented.sort();
+    let mut sorted_run = run.clone();
+    sorted_run.sort();
+    assert_eq!(
+        sorted_documented, sorted_run,
+        "docs/json.md and this test name other commands"
+    );
+
+    for (title, args) in &commands {
+        let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
+        args.extend(["--output", "json"]);
+        let stdin = title.starts_with("oci login").then_some("a-password\n");
+        let output = cli.run_with_stdin(&args, stdin).await;
+        // `oci-registry status` exits 3 when no registry runs there, and still prints it.
+        if *title != "oci-registry status" {
+            assert_success(&output);
+        }
+        let actual: serde_json::Value =
+            serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+                panic!(
+                    "{title}: stdout is not JSON ({e}): {}",
+                    text(&output.stdout)
+                )
+            });
+        let shape = &shapes.iter().find(|(t, _)| t == title).unwrap().1;
+        if let Err(mismatch) = check_shape(shape, &actual, title) {
+            panic!("docs/json.md does not match the binary: {mismatch}");
+        }
+    }
+    registry.stop().await;
+}
