@@ -449,3 +449,104 @@ impl ModuleEntry {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TEXT: &str = r#"dependencies:
+  extensions:
+    oci:
+      registry: "reg.example:5000"
+      namespace: "ext"
+    modules:
+      taskservs:
+        - "oci://reg.example:5000/ext/cilium:1.14.0"  # the CNI
+        - "oci://other.example/team/redis:7.2.4"
+        - {name: etcd, version: "3.5.9"}
+        - {name: web, path: ../web}
+"#;
+
+    fn workspace() -> Workspace {
+        Workspace::from_text(Path::new("/ws"), TEXT.to_string()).unwrap()
+    }
+
+    fn entry(workspace: &Workspace, name: &str) -> ModuleEntry {
+        workspace
+            .config
+            .module(ExtensionType::Taskserv, name)
+            .unwrap()
+            .clone()
+    }
+
+    #[test]
+    fn typed_versions_pin_and_anything_else_is_a_range() {
+        for pin in ["1.15.3", "=1.15.3", "v1.15.3", " 1.15.3 "] {
+            let expected = pin.trim().trim_start_matches('=').to_string();
+            assert_eq!(Wanted::parse(pin), Ok(Wanted::Tag(expected)), "{pin}");
+        }
+        assert!(matches!(Wanted::parse("^1.14"), Ok(Wanted::Range(r)) if r.to_string() == "^1.14"));
+        let err = Wanted::parse("banana").unwrap_err();
+        assert!(err.contains("neither a version nor a range"), "{err}");
+    }
+
+    #[test]
+    fn a_changed_entry_keeps_its_repository_and_form() {
+        let ws = workspace();
+        let config = &ws.config;
+        let tag = Wanted::Tag("1.15.3".into());
+        let range = Wanted::parse("^1.14").unwrap();
+        assert_eq!(
+            changed_entry(config, &entry(&ws, "cilium"), &tag).unwrap(),
+            "\"oci://reg.example:5000/ext/cilium:1.15.3\""
+        );
+        assert_eq!(
+            changed_entry(config, &entry(&ws, "cilium"), &range).unwrap(),
+            "{name: cilium, range: \"^1.14\"}"
+        );
+        assert_eq!(
+            changed_entry(config, &entry(&ws, "redis"), &Wanted::Tag("7.4.0".into())).unwrap(),
+            "\"oci://other.example/team/redis:7.4.0\""
+        );
+        assert_eq!(
+            changed_entry(config, &entry(&ws, "etcd"), &Wanted::Tag("3.5.12".into())).unwrap(),
+            "{name: etcd, version: \"3.5.12\"}"
+        );
+        // A range cannot name another registry; a local module has no version to change.
+        let err = changed_entry(config, &entry(&ws, "redis"), &range).unwrap_err();
+        assert!(err.to_string().contains("other.example"), "{err}");
+        let err = changed_entry(config, &entry(&ws, "web"), &tag).unwrap_err();
+        assert!(err.to_string().contains("local"), "{err}");
+    }
+
+    #[test]
+    fn edits_in_memory_keep_the_rest_of_the_text() {
+        let mut ws = workspace();
+        let entry = changed_entry(
+            &ws.config,
+            &entry(&ws, "cilium"),
+            &Wanted::Tag("1.15.3".into()),
+        )
+        .unwrap();
+        write_entry(&mut ws, ExtensionType::Taskserv, "cilium", &entry).unwrap();
+        remove_entry(&mut ws, ExtensionType::Taskserv, "redis").unwrap();
+        let repository = Reference::parse("postgres", &ws.config.oci_defaults()).unwrap();
+        let added = registry_entry(
+            &ws.config,
+            "postgres",
+            SourceType::Oci,
+            &repository,
+            &Wanted::Tag("16.2.0".into()),
+        );
+        write_entry(&mut ws, ExtensionType::Taskserv, "postgres", &added).unwrap();
+        let expected = TEXT
+            .replace("cilium:1.14.0", "cilium:1.15.3")
+            .replace("        - \"oci://other.example/team/redis:7.2.4\"\n", "")
+            .replace(
+                "path: ../web}\n",
+                "path: ../web}\n        - \"oci://reg.example:5000/ext/postgres:16.2.0\"\n",
+            );
+        assert_eq!(ws.file.text, expected);
+        assert!(!Path::new("/ws/config/provisioning.yaml").exists());
+    }
+}
