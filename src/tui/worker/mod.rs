@@ -240,7 +240,7 @@ pub struct PackageSummary {
     pub name: String,
     pub version: semver::Version,
     /// The manifest and config as they would be pushed, to compare content with the registry's.
-    pub artifact: artifact::ExtensionArtifact,
+    pub artifact: Box<artifact::ExtensionArtifact>,
 }
 
 /// The worker's handles: send requests, receive responses.
@@ -602,7 +602,7 @@ async fn package_summary(ctx: &Context, dir: &std::path::Path) -> Result<Package
             manifest_digest: built.digest.clone(),
             name: tree.manifest.name.clone(),
             version: tree.manifest.version.clone(),
-            artifact: built,
+            artifact: Box::new(built),
         })
     })
     .await
