@@ -271,7 +271,7 @@ fn publish_app(theme: &Theme, step: Step) -> App {
         manifest_digest: digest_of("redis manifest"),
         name: "redis".into(),
         version,
-        artifact: redis_artifact(),
+        artifact: Box::new(redis_artifact()),
     });
     publish.package_state = LoadState::Loaded;
     publish.existing = tag_entries(REGISTRY, &format!("{NAMESPACE}/redis"), &["0.2.0", "0.1.0"]);

@@ -349,13 +349,13 @@ mod tests {
             manifest_digest: Digest::sha256_of(b"manifest created now"),
             name: "redis".into(),
             version: semver::Version::new(0, 1, 0),
-            artifact: ExtensionArtifact {
+            artifact: Box::new(ExtensionArtifact {
                 config: b"{}".to_vec(),
                 config_digest: Digest::sha256_of(b"config"),
                 layer,
                 manifest: b"{}".to_vec(),
                 digest: Digest::sha256_of(b"manifest created now"),
-            },
+            }),
         }
     }
 
