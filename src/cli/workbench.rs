@@ -141,7 +141,8 @@ pub fn demo(args: &DemoArgs, quiet: bool) -> Result<()> {
         path: root.clone(),
         quiet,
     };
-    runtime()?.block_on(async {
+    let runtime = runtime()?;
+    let result = runtime.block_on(async {
         // From here on Ctrl-C, SIGTERM and SIGHUP end the demo through its cleanup.
         let mut stop = demo_files::StopSignals::listen()?;
         tokio::select! {
@@ -153,7 +154,11 @@ pub fn demo(args: &DemoArgs, quiet: bool) -> Result<()> {
                 Ok(())
             }
         }
-    })
+    });
+    // Work still running (a request in flight, a blocking write) gets a moment, not forever:
+    // the cleanup follows.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    result
 }
 
 /// The demo itself: registry, samples, workspace, then the workbench (or a wait for a stop
