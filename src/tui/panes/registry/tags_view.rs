@@ -36,9 +36,21 @@ pub(super) fn tags(
     } else {
         (area, None)
     };
-    // Beside the preview the table is narrow: the preview's title says where the tags are.
+    // Beside the preview the table is narrow: the registry is left to the preview's
+    // reference line, and the namespace too when it does not fit.
     let header = match (preview_area, &pane.tags_of) {
-        (Some(_), Some(repository)) => format!(" {} ", repository.name()),
+        (Some(_), Some(repository)) => {
+            let (namespace, name) = repository
+                .repository
+                .rsplit_once('/')
+                .unwrap_or(("", &repository.repository));
+            let long = format!(" {namespace} › {name} ");
+            if namespace.is_empty() || long.chars().count() + 16 > list_area.width as usize {
+                format!(" {name} ")
+            } else {
+                long
+            }
+        }
         _ => header.to_string(),
     };
     let title = format!(
