@@ -1147,3 +1147,43 @@ fn u_on_a_dependency_names_the_modules_to_change() {
         )]
     );
 }
+
+/// With the Workspace pane: it reads the workspace and asks for the resolution; `u` on cilium
+/// becomes an unsaved edit there, which is resolved again before anything is saved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_workspace_pane_asks_and_u_re_resolves_its_edit() {
+    let env = Env::start(&[]).await;
+    let mut driver = env.driver();
+    driver.app = std::mem::replace(
+        &mut driver.app,
+        app_with(&env.host, NAMESPACE, env.ws.clone(), Theme::dark()),
+    )
+    .with_workspace(env.ws.clone());
+    driver
+        .until("the workspace's resolution", LONG, |app| {
+            app.dependencies.outcome.is_some() && !app.dependencies.resolving()
+        })
+        .await;
+    assert_eq!(versions(&driver.app).len(), SAMPLE_SET.len());
+    let before = std::fs::read_to_string(config_path(&env.ws)).unwrap();
+    assert!(driver.app.dependencies.select_name("cilium"));
+    driver.app.apply(Action::UpdateExtension);
+    assert!(driver.app.workspace.is_dirty(), "u made an unsaved edit");
+    driver
+        .until("the edit's resolution", LONG, |app| {
+            !app.dependencies.resolving()
+                && app
+                    .dependencies
+                    .outcome
+                    .as_ref()
+                    .and_then(|o| o.get("cilium"))
+                    .and_then(|e| e.version.as_ref())
+                    .is_some_and(|v| v.to_string() == "1.15.3")
+        })
+        .await;
+    assert!(driver.app.dependencies.outcome.as_ref().unwrap().edited);
+    assert_eq!(
+        std::fs::read_to_string(config_path(&env.ws)).unwrap(),
+        before
+    );
+}

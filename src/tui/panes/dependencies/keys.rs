@@ -247,6 +247,15 @@ pub fn suggestion(outcome: &Outcome, model: &super::model::Model, name: &str) ->
                 "{name}'s range {range} already admits {newest}; the lock keeps the older one: run `provisioning dep update {name}`"
             )),
             Requirement::Range(_) => Suggestion::Set(format!(">={newest}")),
+            // The tag spelled as the registry spells the chosen one (`v1.2.0` or `1.2.0`).
+            _ if extension
+                .reference
+                .tag
+                .as_deref()
+                .is_some_and(|t| t.starts_with('v')) =>
+            {
+                Suggestion::Set(format!("v{newest}"))
+            }
             _ => Suggestion::Set(newest.to_string()),
         },
         None => {
