@@ -31,10 +31,17 @@
 //!   `skopeo copy docker://… docker://…`; each copies its own content, which skopeo put into the
 //!   source registry beforehand (untimed).
 //!
+//! - sync: the same 64 × 256 KiB mirrored from one distribution registry to another, one
+//!   repository each: ours is `provisioning oci sync HOST/bench/sync-ours HOST2/mirror/sync-ours`,
+//!   skopeo is `skopeo sync --src docker --dest docker`; cold (an empty mirror), then warm (a
+//!   second run over an unchanged source), ours through the recording proxy, which must see no
+//!   write.
+//!
 //! Targets: ours ≤ 0.5 × skopeo's time for the many-small sets and the copy, ≤ 1.0 × for the
 //! 64 MiB file, push and pull alike; the warm pull sends no blob request; our peak RSS ≤ 64 MiB.
+//! The sync row is reported, with its ratio, but not a target.
 //!
-//! `cargo bench --bench oci_transfer -- copy` runs the copy alone.
+//! `cargo bench --bench oci_transfer -- copy` runs the copy alone, `-- sync` the sync alone.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -454,8 +461,119 @@ fn print_copy(ours: Duration, skopeo: Duration) -> bool {
     met
 }
 
+/// `provisioning oci sync`, as a user runs it, with its own cache.
+fn our_sync(source: &str, destination: &str, cache: &Path, scratch: &Path) -> Duration {
+    timed(
+        Command::new(env!("CARGO_BIN_EXE_provisioning"))
+            .args(["oci", "sync", source, destination])
+            .args(["--plain-http", "--no-progress", "--quiet"])
+            .env("PROVISIONING_CACHE_DIR", cache)
+            .env("DOCKER_CONFIG", scratch.join("docker"))
+            .env_remove("PROVISIONING_WORKSPACE")
+            .env_remove("REGISTRY_AUTH_FILE")
+            .current_dir(scratch),
+        &format!("provisioning oci sync {source} {destination}"),
+    )
+}
+
+/// Cold and warm times of a sync by each tool, and our warm run's requests and writes.
+struct SyncTimes {
+    cold: (Duration, Duration),
+    warm: (Duration, Duration),
+    warm_requests: usize,
+    warm_writes: usize,
+}
+
+/// Mirrors 64 × 256 KiB (one repository per tool) to a fresh registry, twice.
+fn sync_between_registries(
+    runtime: &tokio::runtime::Runtime,
+    scratch: &Path,
+    seed: u64,
+) -> SyncTimes {
+    let source = common::distribution::Distribution::start(Default::default())
+        .expect("docker-registry starts");
+    let target = common::distribution::Distribution::start(Default::default())
+        .expect("docker-registry starts");
+    let mut cold = Vec::new();
+    let mut warm = Vec::new();
+    let (mut warm_requests, mut warm_writes) = (0, 0);
+    for (n, tool) in ["ours", "skopeo"].into_iter().enumerate() {
+        let layout = write_layout(
+            &scratch.join(format!("sync/{tool}")),
+            &COPY_SET,
+            mix(seed ^ mix(n as u64 + 2000)),
+        );
+        let repo = format!("bench/sync-{tool}");
+        skopeo_copy(
+            &format!("oci:{}:{TAG}", layout.dir.display()),
+            &format!("docker://{}/{repo}:{TAG}", source.host),
+            "--dest-tls-verify=false",
+        );
+        // SAFETY: sync(2) takes no arguments and cannot fail.
+        unsafe { libc::sync() };
+        let from = format!("{}/{repo}", source.host);
+        if tool == "ours" {
+            let cache = scratch.join("sync/cache");
+            let to = format!("{}/mirror/sync-ours", target.host);
+            cold.push(our_sync(&from, &to, &cache, scratch));
+            let proxy = runtime.block_on(common::faults::FaultProxy::start(&target.url));
+            let through = format!("{}/mirror/sync-ours", proxy.host);
+            warm.push(our_sync(&from, &through, &cache, scratch));
+            let seen = proxy.seen();
+            warm_requests = seen.len();
+            warm_writes = seen
+                .iter()
+                .filter(|r| !matches!(r.method.as_str(), "GET" | "HEAD"))
+                .count();
+        } else {
+            let to = format!("{}/mirror-skopeo", target.host);
+            let command = || {
+                let mut command = Command::new(SKOPEO);
+                command.args([
+                    "--insecure-policy",
+                    "sync",
+                    "--src",
+                    "docker",
+                    "--dest",
+                    "docker",
+                    "--src-tls-verify=false",
+                    "--dest-tls-verify=false",
+                    &from,
+                    &to,
+                ]);
+                command
+            };
+            cold.push(timed(&mut command(), "skopeo sync (cold)"));
+            warm.push(timed(&mut command(), "skopeo sync (warm)"));
+        }
+    }
+    SyncTimes {
+        cold: (cold[0], cold[1]),
+        warm: (warm[0], warm[1]),
+        warm_requests,
+        warm_writes,
+    }
+}
+
+fn print_sync(times: &SyncTimes) {
+    println!(
+        "sync {} (one repository) to a fresh registry: cold ours {:.3}s, skopeo {:.3}s, ratio {:.2}; warm ours {:.3}s ({} requests, {} writes: {}), skopeo {:.3}s, ratio {:.2}",
+        COPY_SET.label,
+        secs(times.cold.0),
+        secs(times.cold.1),
+        secs(times.cold.0) / secs(times.cold.1),
+        secs(times.warm.0),
+        times.warm_requests,
+        times.warm_writes,
+        verdict(times.warm_writes == 0),
+        secs(times.warm.1),
+        secs(times.warm.0) / secs(times.warm.1),
+    );
+}
+
 fn main() {
     let only_copy = std::env::args().skip(1).any(|a| a == "copy");
+    let only_sync = std::env::args().skip(1).any(|a| a == "sync");
     for binary in [SKOPEO, common::distribution::BINARY] {
         if !Path::new(binary).exists() {
             let name = Path::new(binary).file_name().unwrap().to_string_lossy();
@@ -480,6 +598,10 @@ fn main() {
     if only_copy {
         let (ours, skopeo) = copy_between_registries(scratch, run_seed);
         print_copy(ours, skopeo);
+        return;
+    }
+    if only_sync {
+        print_sync(&sync_between_registries(&runtime, scratch, run_seed));
         return;
     }
     let started = Instant::now();
@@ -571,6 +693,7 @@ fn main() {
     }
     drop(distribution);
     let (copy_ours, copy_skopeo) = copy_between_registries(scratch, run_seed);
+    let sync_times = sync_between_registries(&runtime, scratch, run_seed);
 
     println!();
     println!(
@@ -623,6 +746,7 @@ fn main() {
         );
     }
     let copy_met = print_copy(copy_ours, copy_skopeo);
+    print_sync(&sync_times);
     let peak_rss = peak_rss.filter(|_| rss_before == 0);
     let rss_text = peak_rss
         .map(|b| format!("{:.1} MiB", mib(b)))
