@@ -404,6 +404,49 @@ async fn change_remove_and_undo() {
     env.stop().await;
 }
 
+/// A name the search does not list is looked up as typed (registries without a catalog);
+/// one that does not exist says so, and esc goes back to the search.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_typed_name_the_search_does_not_list_is_looked_up() {
+    let env = Env::start().await;
+    let mut driver = env.driver(&env.root);
+    loaded(&mut driver).await;
+    driver.press(ch('a'));
+    driver
+        .until("the registry's extensions", LONG, |app| {
+            app.workspace.catalog.state == LoadState::Loaded
+        })
+        .await;
+    driver.chars("nosuch");
+    assert!(driver.app.workspace.catalog.matches("nosuch").is_empty());
+    driver.code(KeyCode::Enter);
+    driver
+        .until(
+            "the lookup",
+            LONG,
+            |app| matches!(&app.workspace.mode, Mode::Version(d) if d.state != LoadState::Loading),
+        )
+        .await;
+    let Mode::Version(dialog) = &driver.app.workspace.mode else {
+        unreachable!()
+    };
+    assert_eq!(dialog.repository.repository, format!("{NAMESPACE}/nosuch"));
+    assert!(
+        matches!(&dialog.state, LoadState::Failed(e) if e.contains("nosuch")),
+        "{:?}",
+        dialog.state
+    );
+    driver.code(KeyCode::Esc);
+    let Mode::Add(search) = &driver.app.workspace.mode else {
+        panic!("back to the search, not {:?}", driver.app.workspace.mode);
+    };
+    assert_eq!(search.query.text(), "nosuch");
+    driver.code(KeyCode::Esc);
+    assert!(matches!(driver.app.workspace.mode, Mode::List));
+    assert!(!driver.app.workspace.is_dirty());
+    env.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registry_w_adds_the_selected_version_prefilled() {
     let env = Env::start().await;

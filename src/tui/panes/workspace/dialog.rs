@@ -279,6 +279,25 @@ impl WorkspacePane {
                         };
                         self.open_versions(purpose, repository, None, fx);
                     }
+                    // A registry without a catalog lists nothing: a typed name is taken
+                    // as it is.
+                    None if is_name(dialog.query.text()) => {
+                        let name = dialog.query.text().trim().to_string();
+                        let repository = match self.catalog.namespace.as_str() {
+                            "" => name.clone(),
+                            namespace => format!("{namespace}/{name}"),
+                        };
+                        let repository = self.catalog.reference(&repository);
+                        fx.send(Request::Describe {
+                            reference: repository.clone(),
+                        });
+                        let purpose = VersionFor::Add {
+                            name,
+                            kind: None,
+                            back: Some(dialog),
+                        };
+                        self.open_versions(purpose, repository, None, fx);
+                    }
                     None => fx.info("No extension matches; esc closes the search"),
                 }
             }
@@ -500,6 +519,12 @@ impl WorkspacePane {
         self.open_versions(purpose, repository, preselect, fx);
         fx.go(crate::tui::panes::PaneId::Workspace);
     }
+}
+
+/// Whether `text` can be an extension's name (one repository path component).
+fn is_name(text: &str) -> bool {
+    let text = text.trim();
+    !text.is_empty() && !text.contains('/') && crate::oci::name::validate_repository(text).is_ok()
 }
 
 /// ctrl-c still quits from inside a dialog.

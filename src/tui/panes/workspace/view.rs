@@ -438,23 +438,29 @@ fn draw_version(dialog: &VersionDialog, frame: &mut Frame, area: Rect, theme: &T
 
 fn draw_diff(pane: &WorkspacePane, scroll: u16, frame: &mut Frame, area: Rect, theme: &Theme) {
     let diff = crate::workspace::diff::unified(CONFIG_FILE, &pane.saved, &pane.text);
-    let lines: Vec<Line> = diff
-        .lines()
-        .map(|l| {
-            let style = if l.starts_with("+++") || l.starts_with("---") {
-                theme.muted
-            } else if l.starts_with('+') {
-                theme.success
-            } else if l.starts_with('-') {
-                theme.error
-            } else if l.starts_with("@@") {
-                theme.accent
-            } else {
-                theme.base
-            };
-            Line::styled(l.to_string(), style)
-        })
-        .collect();
+    let width = (area.width as usize).max(1);
+    let mut lines: Vec<Line> = Vec::new();
+    for l in diff.lines() {
+        let style = if l.starts_with("+++") || l.starts_with("---") {
+            theme.muted
+        } else if l.starts_with('+') {
+            theme.success
+        } else if l.starts_with('-') {
+            theme.error
+        } else if l.starts_with("@@") {
+            theme.accent
+        } else {
+            theme.base
+        };
+        // Long lines are cut into rows of the width, so the version at their end shows.
+        let chars: Vec<char> = l.chars().collect();
+        for chunk in chars.chunks(width) {
+            lines.push(Line::styled(chunk.iter().collect::<String>(), style));
+        }
+        if chars.is_empty() {
+            lines.push(Line::default());
+        }
+    }
     let [body, footer] = Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(area);
     pane.geometry.set(ListGeometry {
         area: body,
