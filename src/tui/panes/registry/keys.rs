@@ -413,6 +413,13 @@ impl RegistryPane {
         match result {
             Ok(digest) => {
                 fx.info(format!("Deleted {reference} ({digest})"));
+                // What was said about the tag and its repository's newest version is stale.
+                self.descriptions.remove(reference);
+                self.descriptions.remove(&Reference {
+                    tag: None,
+                    digest: None,
+                    ..reference.clone()
+                });
                 self.level = Level::Repositories;
                 if let Some(request) = self.open() {
                     fx.send(request);
