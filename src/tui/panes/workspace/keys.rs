@@ -116,6 +116,10 @@ impl Pane for WorkspacePane {
     }
 
     fn cancel_loading(&mut self) {
+        // Esc stops the worker's read (it is a fetch); ctrl-r asks again.
+        if self.state == LoadState::Loading {
+            self.state = LoadState::Idle;
+        }
         if self.catalog.state == LoadState::Loading {
             self.catalog.state = LoadState::Failed("cancelled".into());
         }

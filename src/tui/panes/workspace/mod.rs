@@ -122,7 +122,8 @@ impl WorkspacePane {
                 "Fix config/provisioning.yaml first (the error says where); ctrl-r reads it again"
             }
             LoadState::Loaded => "No workspace here: press i to create one",
-            _ => "The workspace is still being read",
+            LoadState::Idle => "The workspace was not read: ctrl-r reads it",
+            LoadState::Loading => "The workspace is still being read",
         }
     }
 

@@ -41,8 +41,12 @@ pub(super) fn draw(pane: &WorkspacePane, frame: &mut Frame, area: Rect, view: &V
         Mode::Version(dialog) => draw_version(dialog, frame, inner, theme),
         Mode::Diff { scroll } => draw_diff(pane, *scroll, frame, inner, theme),
         Mode::List => match &pane.state {
-            LoadState::Idle | LoadState::Loading => frame.render_widget(
-                Paragraph::new(format!("Reading {CONFIG_FILE}…")).style(theme.muted),
+            LoadState::Idle => frame.render_widget(
+                Paragraph::new(format!("Not read: ctrl-r reads {CONFIG_FILE}.")).style(theme.muted),
+                inner,
+            ),
+            LoadState::Loading => frame.render_widget(
+                Paragraph::new(format!("Reading {CONFIG_FILE}… (esc stops)")).style(theme.muted),
                 inner,
             ),
             LoadState::Failed(error) => {
