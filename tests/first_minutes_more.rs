@@ -159,6 +159,7 @@ fn start_demo(cli: &Cli, temp: &Path) -> Demo {
             }
             Err(_) => {
                 let _ = child.kill();
+                let _ = child.wait();
                 panic!("the demo did not come up: {seen:?}");
             }
         }
@@ -677,4 +678,54 @@ async fn json_shapes_match_docs_json_md() {
         }
     }
     registry.stop().await;
+}
+
+#[test]
+fn error_reports_and_logs_have_no_colour_with_no_color_or_off_a_terminal() {
+    let cli = Cli::new();
+    // Nothing listens on port 1: the command fails, with -v its report and log go to stderr.
+    let args = [
+        "oci",
+        "-v",
+        "--registry",
+        "127.0.0.1:1",
+        "--no-progress",
+        "tags",
+        "x",
+    ];
+    for no_color in [Some("1"), None] {
+        let mut command = cli.command(&args);
+        match no_color {
+            Some(value) => command.env("NO_COLOR", value),
+            None => command.env_remove("NO_COLOR"),
+        };
+        let output = common::cli::wait(command, "oci -v tags");
+        assert!(!output.status.success());
+        let stderr = text(&output.stderr);
+        assert!(stderr.contains("cannot reach"), "{stderr}");
+        assert!(stderr.contains("DEBUG"), "no -v log: {stderr}");
+        assert!(!stderr.contains('\u{1b}'), "colour in {stderr:?}");
+    }
+}
+
+#[test]
+fn oci_config_names_the_proxy_and_never_for_loopback() {
+    let cli = Cli::new();
+    let run = |registry: &str| {
+        let mut command =
+            cli.command(&["oci", "--registry", registry, "config", "--output", "json"]);
+        command
+            .env("HTTPS_PROXY", "http://user:secret@proxy.example:3128")
+            .env("NO_PROXY", "internal.example")
+            .env_remove("https_proxy")
+            .env_remove("no_proxy");
+        let output = common::cli::wait(command, "oci config");
+        assert_success(&output);
+        serde_json::from_slice::<serde_json::Value>(&output.stdout).unwrap()
+    };
+    let remote = run("registry.example.com");
+    assert_eq!(remote["proxy"], "http://proxy.example:3128/", "{remote}");
+    assert!(!remote.to_string().contains("secret"));
+    assert!(run("127.0.0.1:5000")["proxy"].is_null());
+    assert!(run("registry.internal.example")["proxy"].is_null());
 }

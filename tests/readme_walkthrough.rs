@@ -136,6 +136,7 @@ fn the_readme_walkthrough_runs_against_the_demo() {
             Ok(line) => said.push(line),
             Err(_) => {
                 let _ = child.kill();
+                let _ = child.wait();
                 panic!("the demo did not come up: {said:?}");
             }
         }

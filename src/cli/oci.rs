@@ -697,6 +697,21 @@ struct EffectiveConfig {
     ca_file: Option<PathBuf>,
     concurrency: usize,
     credentials_from: Vec<String>,
+    /// The proxy requests to the registry go through (from HTTPS_PROXY/HTTP_PROXY), if any.
+    proxy: Option<String>,
+}
+
+/// The proxy the environment sets for `registry`: none for loopback and `NO_PROXY` hosts.
+fn proxy_for(ctx: &OciContext, registry: &str) -> Option<String> {
+    let env = crate::oci::client::proxy::ProxyEnv::from_env();
+    let host = match registry.rsplit_once(':') {
+        Some((host, port)) if port.chars().all(|c| c.is_ascii_digit()) => host,
+        _ => registry,
+    };
+    if env.bypasses(host) {
+        return None;
+    }
+    env.describe(ctx.registries.transport(registry) != Transport::PlainHttp)
 }
 
 fn config(ctx: &OciContext, global: &GlobalArgs) -> Result<()> {
@@ -723,6 +738,7 @@ fn config(ctx: &OciContext, global: &GlobalArgs) -> Result<()> {
         ca_file: options.ca_file.clone(),
         concurrency: options.concurrency,
         credentials_from: ctx.registries.credentials().sources(registry),
+        proxy: proxy_for(ctx, registry),
     };
     if print_structured(global.output, &effective)? {
         return Ok(());
@@ -759,6 +775,9 @@ fn config(ctx: &OciContext, global: &GlobalArgs) -> Result<()> {
         rows.push(("ca_file", ca.display().to_string()));
     }
     rows.push(("concurrency", effective.concurrency.to_string()));
+    if let Some(proxy) = &effective.proxy {
+        rows.push(("proxy", proxy.clone()));
+    }
     rows.push((
         "credentials",
         if effective.credentials_from.is_empty() {
