@@ -843,3 +843,73 @@ async fn within_one_registry_blobs_are_mounted_not_sent_again() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prune_never_deletes_a_manifest_a_kept_index_still_needs() {
+    let Some(target) = Distribution::start(DistributionOptions::default()) else {
+        return;
+    };
+    let source = TestRegistry::start().await;
+    let bench = Workbench::new();
+    let from = bench.client(&source.host());
+    // ext/multi: an index `1.0.0` and `amd64`, a tag on one of its children.
+    let amd = Artifact::extension("multi", "1.0.0", "amd64");
+    let arm = Artifact::extension("multi", "1.0.0", "arm64");
+    amd.push(&from, "ext/multi", "amd64", &bench.scratch())
+        .await;
+    arm.push(
+        &from,
+        "ext/multi",
+        &arm.digest().to_string(),
+        &bench.scratch(),
+    )
+    .await;
+    let index = index_bytes(&[
+        (amd.descriptor(), "linux", "amd64"),
+        (arm.descriptor(), "linux", "arm64"),
+    ]);
+    let index = from
+        .put_manifest("ext/multi", "1.0.0", OCI_INDEX, &index)
+        .await
+        .unwrap();
+    let cli = Cli::new();
+    let (src, dst) = (
+        format!("{}/ext", source.host()),
+        format!("{}/mirror", target.host),
+    );
+    sync_ok(&cli, &src, &dst, &[]).await;
+
+    // The tag goes at the source; distribution can only delete its manifest, which the index
+    // still lists.
+    from.delete_manifest("ext/multi", "amd64").await.unwrap();
+    let output = cli.run(&sync_args(&src, &dst, &["--prune"])).await;
+    assert_failure(&output, exit::FAILURE, "sync incomplete: 1 tag failed");
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let amd64 = report["repositories"][0]["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["tag"] == "amd64")
+        .unwrap()
+        .clone();
+    assert_eq!(amd64["status"], "failed", "{report:#}");
+    assert!(
+        amd64["error"]
+            .as_str()
+            .unwrap()
+            .contains("which tag 1.0.0 still needs"),
+        "{amd64}"
+    );
+    let to = bench.client(&target.host);
+    assert_eq!(
+        to.manifest_digest("mirror/multi", &amd.digest().to_string())
+            .await
+            .unwrap(),
+        Some(amd.digest()),
+        "the index's child is still there"
+    );
+    assert_eq!(
+        to.manifest_digest("mirror/multi", "1.0.0").await.unwrap(),
+        Some(index)
+    );
+}

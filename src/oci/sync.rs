@@ -24,6 +24,8 @@ use super::copy::{self, CopyOptions, CopyReport, is_signature_tag};
 use super::progress::Progress;
 use super::{Digest, Reference, validate_repository};
 
+mod prune;
+
 /// Repositories of the source catalog read per page.
 const CATALOG_PAGE: usize = 1000;
 
@@ -361,6 +363,7 @@ impl Syncer<'_> {
         // What the signatures sign goes first, so a signature never arrives before its image.
         let (signatures, images): (Vec<Checked>, Vec<Checked>) =
             checked.into_iter().partition(|c| is_signature_tag(&c.tag));
+        // The mirror's tags that stay, by the digest they point at.
         let mut kept: BTreeMap<Digest, String> = BTreeMap::new();
         let mut gone: Vec<String> = target_tags.difference(&source_tags).cloned().collect();
         for check in images.into_iter().chain(signatures) {
@@ -368,22 +371,31 @@ impl Syncer<'_> {
                 return Err(OciError::Cancelled);
             }
             let tag = check.tag.clone();
+            // What the mirror has under the tag now stays needed until the tag moves.
+            let before = check.target.as_ref().ok().cloned().flatten();
             let outcome = self.sync_tag(from, to, check, copied).await;
             match &outcome {
-                Some(t) if t.status != TagStatus::Failed => {
-                    if let Some(d) = &t.digest {
-                        kept.insert(d.clone(), tag);
+                Some(t) => {
+                    let now = if t.status == TagStatus::Failed {
+                        before
+                    } else {
+                        t.digest.clone()
+                    };
+                    if let Some(d) = now {
+                        kept.insert(d, tag);
                     }
                 }
-                Some(_) => {}
                 // Gone at the source between its tag list and its HEAD.
                 None if target_tags.contains(&tag) => gone.push(tag),
                 None => {}
             }
             report.tags.extend(outcome);
         }
+        let mut needed = None;
         for tag in gone {
-            report.tags.push(self.gone(to, tag, &kept).await);
+            report
+                .tags
+                .push(self.gone(to, tag, &kept, &mut needed).await);
         }
         report.tags.sort_by(|a, b| a.tag.cmp(&b.tag));
         Ok(())
@@ -548,50 +560,6 @@ impl Syncer<'_> {
             self.progress,
         )
         .await
-    }
-
-    /// A tag the mirror has and the source no longer does: reported, or with `prune` removed.
-    /// A registry that cannot delete a tag alone has the manifest deleted by digest, unless
-    /// another tag the mirror keeps points at it.
-    async fn gone(&self, to: &str, tag: String, kept: &BTreeMap<Digest, String>) -> TagReport {
-        let digest = self.target.manifest_digest(to, &tag).await;
-        let mut report = TagReport {
-            tag,
-            status: TagStatus::Deleted,
-            digest: digest.as_ref().ok().cloned().flatten(),
-            previous: None,
-            referrers: 0,
-            error: None,
-        };
-        if !self.options.prune {
-            return report;
-        }
-        report.status = TagStatus::Pruned;
-        if self.options.dry_run {
-            return report;
-        }
-        let Err(by_tag) = self.target.delete_manifest(to, &report.tag).await else {
-            return report;
-        };
-        let fallback = match (&report.digest, by_tag) {
-            (_, OciError::NotFound { .. }) => Ok(()),
-            (Some(digest), _) => match kept.get(digest) {
-                Some(other) => Err(format!(
-                    "the registry deletes tags only with their manifest, {digest}, which tag {other} still needs"
-                )),
-                None => self
-                    .target
-                    .delete_manifest(to, &digest.to_string())
-                    .await
-                    .map_err(|e| e.to_string()),
-            },
-            (None, e) => Err(e.to_string()),
-        };
-        if let Err(e) = fallback {
-            report.status = TagStatus::Failed;
-            report.error = Some(e);
-        }
-        report
     }
 }
 
