@@ -1187,3 +1187,33 @@ async fn the_workspace_pane_asks_and_u_re_resolves_its_edit() {
         before
     );
 }
+
+/// Unsaved text that does not parse: the error is shown, the previous tree stays, not current.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_re_resolution_keeps_the_previous_tree_and_says_why() {
+    let env = Env::start(&[]).await;
+    let mut driver = env.driver();
+    driver.app.apply(Action::Refresh);
+    until_resolved(&mut driver).await;
+    let first = versions(&driver.app);
+    let text = env.edited("  extensions:", "  extensions: [unclosed");
+    resolve_text(&mut driver, text);
+    driver
+        .until("the resolution to fail", LONG, |app| {
+            !app.dependencies.resolving()
+        })
+        .await;
+    let pane = &driver.app.dependencies;
+    let LoadState::Failed(error) = &pane.state else {
+        panic!("{:?}", pane.state);
+    };
+    assert!(error.contains("provisioning.yaml"), "{error}");
+    assert!(pane.stale);
+    assert_eq!(versions(&driver.app), first);
+    let text = panel_text(&driver.app);
+    assert!(text.contains("The last resolution failed"), "{text}");
+    assert!(
+        text.contains("not current: the last resolution failed"),
+        "{text}"
+    );
+}

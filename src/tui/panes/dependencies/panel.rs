@@ -7,6 +7,7 @@ use ratatui::text::{Line, Span};
 use super::DependenciesPane;
 use super::keys::{Suggestion, suggestion};
 use super::model::Status;
+use crate::tui::panes::LoadState;
 use crate::tui::theme::Theme;
 use crate::tui::view::short;
 use crate::tui::worker::resolve::NodeLock;
@@ -42,6 +43,20 @@ pub fn lock_words(theme: &Theme, lock: &NodeLock) -> (String, ratatui::style::St
 
 pub fn lines(pane: &DependenciesPane, theme: &Theme) -> Vec<Line<'static>> {
     let mut out = Vec::new();
+    if let LoadState::Failed(e) = &pane.state
+        && !e.starts_with("cancelled")
+    {
+        out.push(Line::styled(
+            format!("The last resolution failed: {e}"),
+            theme.error,
+        ));
+        out.push(Line::styled(
+            "The tree shows the result before it; ctrl-r tries the saved workspace again."
+                .to_string(),
+            theme.muted,
+        ));
+        out.push(Line::raw(""));
+    }
     let Some(name) = pane.selected_name() else {
         return out;
     };

@@ -76,7 +76,13 @@ fn title(pane: &DependenciesPane) -> String {
     }
     let count = pane.model.nodes.len();
     if pane.showing_live() {
-        parts.push(format!("resolving… {count} so far"));
+        parts.push(match &pane.state {
+            LoadState::Loading => format!("resolving… {count} so far"),
+            LoadState::Failed(e) if e.starts_with("cancelled") => {
+                format!("cancelled after {count} names")
+            }
+            _ => format!("stopped after {count} names"),
+        });
     } else if let Some(outcome) = &pane.outcome {
         parts.push(format!("{count} extensions"));
         if outcome.edited {
