@@ -555,3 +555,43 @@ fn node_lock(workspace: &Workspace, lock: Option<&Lockfile>, extension: &Extensi
         _ => NodeLock::NotInstalled,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(text: &str) -> Version {
+        Version::parse(text).unwrap()
+    }
+
+    fn range(text: &str) -> VersionRange {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn why_a_version_was_chosen() {
+        let available = [v("1.31.1"), v("1.29.3"), v("1.28.0")];
+        let pinned = Requirement::Exact(v("1.28.0"));
+        assert_eq!(
+            why(&v("1.28.0"), Some(&pinned), None, &[], &available),
+            "provisioning.yaml pins it"
+        );
+        let cilium = [("cilium 1.14.0".to_string(), range(">=1.26.0, <1.30.0"))];
+        assert_eq!(
+            why(&v("1.29.3"), None, None, &cilium, &available),
+            "the newest that fits every range; 1.31.1 is newer, but cilium 1.14.0 asks for >=1.26.0, <1.30.0"
+        );
+        assert_eq!(
+            why(&v("1.28.0"), None, Some(&v("1.28.0")), &cilium, &available),
+            "kept from config/provisioning.lock; 1.29.3 also fits every range (`provisioning dep update` moves to it)"
+        );
+        assert_eq!(
+            why(&v("1.31.1"), None, None, &[], &available),
+            "the newest version published"
+        );
+        assert_eq!(
+            why(&v("1.28.0"), None, None, &[], &available),
+            "the newest that fits together with the rest of the graph"
+        );
+    }
+}
