@@ -96,6 +96,12 @@ pub fn ui(args: &RegistryArgs, ui: &UiArgs) -> Result<()> {
     })
 }
 
+/// One line on stderr, or nothing when stderr is gone (the terminal closed: SIGHUP).
+fn note(text: String) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{text}");
+}
+
 /// Removes the demo's temporary directory when dropped, and says so on stderr (one line):
 /// extensions created in the demo's Publish pane live there and go with it.
 struct TempDir {
@@ -108,14 +114,14 @@ impl Drop for TempDir {
         let removed = std::fs::remove_dir_all(&self.path);
         if !self.quiet {
             match removed {
-                Ok(()) => eprintln!(
+                Ok(()) => note(format!(
                     "demo stopped; its files (registry, sample workspace, extensions made in the workbench) were in {} and are removed",
                     self.path.display()
-                ),
-                Err(e) => eprintln!(
+                )),
+                Err(e) => note(format!(
                     "demo stopped; could not remove its files in {}: {e}",
                     self.path.display()
-                ),
+                )),
             }
         }
     }
@@ -149,7 +155,7 @@ pub fn demo(args: &DemoArgs, quiet: bool) -> Result<()> {
             result = run_demo(args, quiet, &root) => result,
             signal = stop.recv() => {
                 if !quiet {
-                    eprintln!("{}: stopping the demo", signal.name());
+                    note(format!("{}: stopping the demo", signal.name()));
                 }
                 Ok(())
             }
