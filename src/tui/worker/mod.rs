@@ -266,7 +266,7 @@ pub fn spawn(registries: Registries, cache: BlobCache) -> WorkerHandle {
         out,
     };
     tokio::spawn(async move {
-        let mut fetches: HashMap<&'static str, AbortHandle> = HashMap::new();
+        let mut fetches: HashMap<String, AbortHandle> = HashMap::new();
         let mut jobs: HashMap<JobId, (AbortHandle, CancellationToken, Duration)> = HashMap::new();
         while let Some(request) = incoming.recv().await {
             match request {
@@ -336,16 +336,21 @@ async fn settle_cancelled(
     });
 }
 
-/// Requests whose newer instance makes the older one pointless.
-fn fetch_kind(request: &Request) -> Option<&'static str> {
+/// Requests whose newer instance makes the older one pointless, by what they fetch. Lists
+/// are keyed by what they list, so two panes asking about different repositories never cancel
+/// each other; a pane that moved on just ignores the stale answer.
+fn fetch_kind(request: &Request) -> Option<String> {
     match request {
-        Request::Repositories { .. } => Some("repositories"),
-        Request::Tags { .. } => Some("tags"),
-        Request::Inspect { .. } => Some("inspect"),
-        Request::Validate { .. } => Some("validate"),
-        Request::Package { .. } => Some("package"),
-        Request::Resolve { .. } => Some("resolve"),
-        Request::LoadWorkspace { .. } => Some("workspace"),
+        Request::Repositories {
+            registry,
+            namespace,
+        } => Some(format!("repositories {registry}/{namespace}")),
+        Request::Tags { reference } => Some(format!("tags {reference}")),
+        Request::Inspect { .. } => Some("inspect".into()),
+        Request::Validate { .. } => Some("validate".into()),
+        Request::Package { .. } => Some("package".into()),
+        Request::Resolve { .. } => Some("resolve".into()),
+        Request::LoadWorkspace { .. } => Some("workspace".into()),
         _ => None,
     }
 }
