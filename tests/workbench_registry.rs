@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crossterm::event::KeyCode;
+use crossterm::event::{KeyCode, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
 use provisioning::extension::samples;
 use provisioning::oci::cache::BlobCache;
 use provisioning::oci::client::{ClientOptions, Registries};
@@ -94,6 +94,18 @@ fn draw(driver: &Driver, width: u16, height: u16) {
     terminal
         .draw(|frame| screen::draw(frame, &driver.app))
         .expect("draw");
+}
+
+/// The screen's text, one string per row.
+fn screen_lines(driver: &Driver, width: u16, height: u16) -> Vec<String> {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("terminal");
+    terminal
+        .draw(|frame| screen::draw(frame, &driver.app))
+        .expect("draw");
+    let buffer = terminal.backend().buffer();
+    (0..height)
+        .map(|y| (0..width).map(|x| buffer[(x, y)].symbol()).collect())
+        .collect()
 }
 
 fn repository(driver: &Driver, name: &str) -> Reference {
@@ -315,6 +327,37 @@ async fn the_preview_follows_the_tag_selection() {
             .any(|r| matches!(r, Request::Inspect { .. })),
         "{requests:?}"
     );
+    env.stop().await;
+}
+
+/// A click on a tag previews it, as moving there with the keys does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_click_on_a_tag_previews_it() {
+    let mut env = Env::start().await;
+    let driver = &mut env.driver;
+    draw(driver, 120, 40);
+    open_tags(driver, "kubernetes").await;
+    let lines = screen_lines(driver, 120, 40);
+    // Click where 1.28.0 is drawn in the tag list (the left part of the screen).
+    let row = lines
+        .iter()
+        .position(|line| {
+            line.chars()
+                .take(60)
+                .collect::<String>()
+                .contains(" 1.28.0 ")
+        })
+        .expect("1.28.0 is on screen") as u16;
+    let area = driver.app.registry.geometry.get().area;
+    driver.app.handle_mouse(MouseEvent {
+        kind: MouseEventKind::Down(MouseButton::Left),
+        column: area.x + 2,
+        row,
+        modifiers: KeyModifiers::NONE,
+    });
+    assert_eq!(driver.app.registry.detail_state, LoadState::Loading);
+    driver.settle().await;
+    assert_eq!(previewed_version(driver).as_deref(), Some("1.28.0"));
     env.stop().await;
 }
 

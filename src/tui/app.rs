@@ -284,7 +284,7 @@ impl App {
             MouseEventKind::ScrollUp => self.apply(Action::Up),
             MouseEventKind::Down(_) => {
                 if let Some(index) = self.current().geometry().index_at(event.column, event.row) {
-                    self.current_mut().select_index(index);
+                    self.with_effects(|app, fx| app.current_mut().select_index(index, fx));
                 }
             }
             _ => {}

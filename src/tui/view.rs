@@ -41,7 +41,7 @@ pub trait Pane {
     /// Esc: what is loading stops.
     fn cancel_loading(&mut self) {}
     /// A click on row `index` of the list drawn last.
-    fn select_index(&mut self, _index: usize) {}
+    fn select_index(&mut self, index: usize, fx: &mut super::panes::Effects);
     /// Where the list was drawn last.
     fn geometry(&self) -> ListGeometry;
     fn draw(&self, frame: &mut Frame, area: Rect, view: &View);

@@ -106,7 +106,7 @@ impl Pane for DependenciesPane {
         }
     }
 
-    fn select_index(&mut self, index: usize) {
+    fn select_index(&mut self, index: usize, _fx: &mut Effects) {
         if index < self.built.rows.len() {
             self.selected = index;
         }

@@ -116,7 +116,7 @@ impl Pane for PublishPane {
         }
     }
 
-    fn select_index(&mut self, index: usize) {
+    fn select_index(&mut self, index: usize, _fx: &mut Effects) {
         self.selected = index.min(self.entries.len().saturating_sub(1));
     }
 

@@ -105,12 +105,14 @@ impl Pane for RegistryPane {
         }
     }
 
-    fn select_index(&mut self, index: usize) {
+    fn select_index(&mut self, index: usize, fx: &mut Effects) {
         match self.level {
             Level::Repositories => self.repos.select(index),
             Level::Tags => self.tags.select(index),
             Level::Detail => {}
         }
+        // A click asks for what a key move would: descriptions, the preview.
+        self.follow(fx);
     }
 
     fn geometry(&self) -> ListGeometry {

@@ -46,7 +46,7 @@ impl Pane for TransfersPane {
         }
     }
 
-    fn select_index(&mut self, index: usize) {
+    fn select_index(&mut self, index: usize, _fx: &mut Effects) {
         self.selected = index.min(self.jobs.len().saturating_sub(1));
     }
 

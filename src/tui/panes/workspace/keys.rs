@@ -130,7 +130,7 @@ impl Pane for WorkspacePane {
         }
     }
 
-    fn select_index(&mut self, index: usize) {
+    fn select_index(&mut self, index: usize, _fx: &mut Effects) {
         if matches!(self.mode, Mode::List) && index < self.rows.len() {
             self.selected = index;
         }
