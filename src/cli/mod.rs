@@ -9,6 +9,7 @@ pub mod exit;
 mod generate;
 mod module;
 mod oci;
+mod oci_account;
 mod output;
 mod progress;
 mod prompt;
