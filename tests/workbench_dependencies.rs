@@ -453,6 +453,11 @@ async fn invert_shows_every_path_from_a_module() {
         "{lines:?}"
     );
     assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(
+        driver.app.dependencies.selected_name(),
+        Some("oci-reg"),
+        "the selection moves to the first match"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

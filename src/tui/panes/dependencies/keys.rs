@@ -56,6 +56,22 @@ impl Pane for DependenciesPane {
                 if !self.filter.handle(key) {
                     return true;
                 }
+                self.rebuild();
+                // The selection goes to the first match, so `i` then asks about it.
+                let needle = self.filter.text().to_lowercase();
+                let on_match = self
+                    .selected_name()
+                    .is_some_and(|n| n.to_lowercase().contains(&needle));
+                if !on_match
+                    && let Some(index) = self
+                        .built
+                        .rows
+                        .iter()
+                        .position(|r| r.name().to_lowercase().contains(&needle))
+                {
+                    self.selected = index;
+                }
+                return true;
             }
         }
         self.rebuild();
