@@ -251,6 +251,107 @@ fn demo_browse_pull_and_quit_in_a_terminal() {
     });
 }
 
+/// The demo's workspace in a terminal: why etcd is there (Dependencies), cilium moved to
+/// 1.15.3 and the tree following before anything is saved (Workspace), then saved with its
+/// comments kept.
+#[test]
+fn demo_why_edit_resolve_and_save_in_a_terminal() {
+    if !common::require_peer("tmux") {
+        return;
+    }
+    let scratch = tempfile::tempdir().expect("temp dir");
+    let isolated = isolated_env(scratch.path());
+    let tmp = scratch.path().join("tmp");
+    let binary = env!("CARGO_BIN_EXE_provisioning");
+    let env: Vec<String> = isolated
+        .iter()
+        .map(|(var, path)| format!("{var}={}", path.display()))
+        .collect();
+    let tmux = Tmux {
+        socket: format!("provisioning-e2e-ws-{}", std::process::id()),
+    };
+    let status = scratch.path().join("exit-status");
+    tmux.start_recorded(&env, binary, &["demo"], &status);
+    tmux.wait_for("the sample repositories", |s| {
+        s.contains("repositories 37/37")
+    });
+    let demo = demo_dirs(&tmp).pop().expect("the demo's directory");
+    let config = demo.join("workspace/config/provisioning.yaml");
+    let before = std::fs::read_to_string(&config).expect("the demo's workspace");
+
+    // Dependencies: the resolved tree, then why etcd is in it.
+    tmux.text("2");
+    let screen = tmux.wait_for("the resolved tree", |s| {
+        s.contains("Dependencies · 10 extensions") && s.contains("etcd 3.5.12")
+    });
+    assert!(screen.contains("cilium 1.14.0"), "{screen}");
+    tmux.text("/etcd");
+    tmux.keys(&["Enter"]);
+    tmux.text("i");
+    let screen = tmux.wait_for("the inverted tree", |s| s.contains("why etcd is here"));
+    let tree: Vec<&str> = screen
+        .lines()
+        .map(|l| l.split("││").next().unwrap_or(l))
+        .collect();
+    for via in ["kubernetes 1.28.0", "buildkit 0.12.0", "cilium 1.14.0"] {
+        assert!(
+            tree.iter().any(|l| l.contains(via)),
+            "{via} leads to etcd: {screen}"
+        );
+    }
+    tmux.text("i");
+
+    // Workspace: cilium to 1.15.3, unsaved; the tree follows before anything is saved.
+    tmux.text("3");
+    tmux.wait_for("the modules", |s| {
+        s.contains("cilium") && s.contains("=1.14.0")
+    });
+    tmux.text("jjjj");
+    tmux.text("e");
+    tmux.wait_for("cilium's versions", |s| {
+        s.contains("› cilium › choose a version") && s.contains("1.15.3")
+    });
+    tmux.text("1.15.3");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the unsaved edit", |s| s.contains("changed, unsaved"));
+    tmux.text("2");
+    let screen = tmux.wait_for("the re-resolved tree", |s| {
+        s.contains("unsaved") && s.contains("cilium 1.15.3")
+    });
+    assert!(!screen.contains("cilium 1.14.0"), "{screen}");
+    assert_eq!(
+        std::fs::read_to_string(&config).unwrap(),
+        before,
+        "nothing is written before saving"
+    );
+
+    // Save: the diff first, then the file.
+    tmux.text("3");
+    tmux.text("s");
+    tmux.wait_for("the diff", |s| {
+        s.contains("-        - \"oci://") && s.contains("cilium:1.15.3\"")
+    });
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the save", |s| s.contains("Saved config/provisioning.yaml"));
+    let after = std::fs::read_to_string(&config).unwrap();
+    assert_eq!(
+        after,
+        before.replace("cilium:1.14.0", "cilium:1.15.3"),
+        "one line changed, comments and order kept"
+    );
+
+    tmux.text("q");
+    assert_eq!(
+        recorded_status(&status),
+        "0",
+        "quitting exits with success; the screen:\n{}",
+        tmux.screen()
+    );
+    wait_until("the demo's temporary directory to go", || {
+        demo_dirs(&tmp).is_empty()
+    });
+}
+
 #[test]
 fn ui_with_an_unknown_theme_is_a_usage_error() {
     let output = run_binary(&Cli::new(), &["ui", "--theme", "no-such-theme"]);
