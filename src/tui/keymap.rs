@@ -444,6 +444,32 @@ mod tests {
         KeyEvent::new(code, modifiers)
     }
 
+    /// The README's keymap example is a keymap this version reads, and does what it says.
+    #[test]
+    fn the_readme_example_loads() {
+        let readme = include_str!("../../README.md");
+        let start = readme
+            .find("```toml\n[keys]")
+            .expect("README has a keymap example")
+            + "```toml\n".len();
+        let end = start + readme[start..].find("```").expect("closed");
+        let keymap = Keymap::with_overrides("README.md", &readme[start..end]).unwrap();
+        let key = |c| press(KeyCode::Char(c), KeyModifiers::NONE);
+        assert_eq!(
+            keymap.action("workspace", &key('x')),
+            Some(Action::RemoveModule)
+        );
+        assert_eq!(keymap.action("workspace", &key('d')), None);
+        assert_eq!(keymap.action("registry", &key('d')), Some(Action::Delete));
+        assert_eq!(
+            keymap.action(
+                "transfers",
+                &press(KeyCode::Char('p'), KeyModifiers::CONTROL)
+            ),
+            Some(Action::Palette)
+        );
+    }
+
     fn ch(c: char) -> KeyEvent {
         let modifiers = if c.is_uppercase() {
             KeyModifiers::SHIFT
