@@ -2,6 +2,8 @@
 //! manifest, names that cannot be file names, and the demo's leftovers.
 
 mod common;
+#[path = "common/proxy.rs"]
+mod proxy;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -11,6 +13,7 @@ use std::time::Duration;
 
 use common::cli::Cli;
 use common::{TestRegistry, assert_failure, assert_success, exit, text};
+use proxy::RecordingProxy;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn generate_dir_then_publish_the_same_dir() {
@@ -429,38 +432,50 @@ async fn refused_credentials_are_said_as_such() {
     assert!(text(&output.stderr).contains("check the username and password"));
 }
 
-/// This machine's address on its default route, if it has one that is not loopback.
-fn non_loopback_address() -> Option<std::net::IpAddr> {
-    let socket = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
-    // Connecting a UDP socket sends nothing; it only picks the route and so the address.
-    socket.connect("192.0.2.255:9").ok()?;
-    let ip = socket.local_addr().ok()?.ip();
-    (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forgotten_plain_http_is_not_called_refused_credentials() {
-    let Some(ip) = non_loopback_address() else {
-        eprintln!("skipped: no non-loopback address");
-        return;
-    };
-    let registry = TestRegistry::start_with(|config| {
-        config.addr = "0.0.0.0:0".parse().unwrap();
-    })
-    .await;
+    // A plain-HTTP registry on loopback, named `registry.test:PORT` (a name the client does not
+    // take for loopback and that resolves nowhere) and reached through a proxy on loopback that
+    // connects it to the registry: to the client a remote registry, so it speaks TLS to it, as
+    // it does to any registry that is not loopback without --plain-http.
+    let registry = TestRegistry::start().await;
     let port = registry.url.rsplit(':').next().unwrap().to_string();
-    let host = format!("{ip}:{port}");
+    let host = format!("registry.test:{port}");
+    let proxy = RecordingProxy::start().await;
     let cli = Cli::new();
+    let args = ["oci", "login", &host, "-u", "someone", "--password-stdin"];
+    let mut command = cli.command(&args);
+    for name in [
+        "HTTPS_PROXY",
+        "https_proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+        "NO_PROXY",
+        "no_proxy",
+    ] {
+        command.env_remove(name);
+    }
+    command.env("HTTPS_PROXY", &proxy.url);
     let login = cli
-        .run_with_stdin(
-            &["oci", "login", &host, "-u", "someone", "--password-stdin"],
-            Some("whatever\n"),
-        )
+        .run_command(command, &args.join(" "), Some("whatever\n"))
         .await;
     assert_failure(&login, exit::FAILURE, "could not check the credentials");
     let stderr = text(&login.stderr);
     assert!(stderr.contains("add --plain-http"), "{stderr}");
     assert!(!stderr.contains("refused"), "{stderr}");
+    // The registry was reached (through the proxy's tunnel) and answered TLS with plain HTTP.
+    let lines = proxy.first_lines();
+    assert!(!lines.is_empty(), "nothing went through the proxy");
+    for line in &lines {
+        assert_eq!(line, &format!("CONNECT {host} HTTP/1.1"), "{lines:?}");
+    }
+    assert!(
+        proxy.seen().iter().all(|c| !c.contains("whatever")),
+        "{:?}",
+        proxy.seen()
+    );
     registry.stop().await;
 }
 

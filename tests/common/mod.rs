@@ -139,14 +139,22 @@ pub async fn skopeo<S: AsRef<str>>(args: impl IntoIterator<Item = S>) -> Vec<u8>
     .unwrap()
 }
 
-/// A test CA and a server certificate for 127.0.0.1 and localhost signed by it.
+/// A test CA and a server certificate signed by it: for 127.0.0.1 and localhost, and any
+/// further names given to `make_pki_for`.
 pub struct TestPki {
     pub ca: PathBuf,
     pub cert: PathBuf,
     pub key: PathBuf,
 }
 
+/// A CA and a server certificate for 127.0.0.1 and localhost, written into `dir`.
 pub fn make_pki(dir: &Path) -> TestPki {
+    make_pki_for(dir, &[])
+}
+
+/// `make_pki` with `names` (host names or addresses) added to the server certificate, e.g. a
+/// `registry.test` that a test reaches through a proxy.
+pub fn make_pki_for(dir: &Path, names: &[&str]) -> TestPki {
     let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
     ca_params
@@ -159,9 +167,9 @@ pub fn make_pki(dir: &Path) -> TestPki {
     ];
     let ca = rcgen::CertifiedIssuer::self_signed(ca_params, rcgen::KeyPair::generate().unwrap())
         .unwrap();
-    let mut params =
-        rcgen::CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
-            .unwrap();
+    let mut subject_names = vec!["127.0.0.1".to_string(), "localhost".to_string()];
+    subject_names.extend(names.iter().map(|n| n.to_string()));
+    let mut params = rcgen::CertificateParams::new(subject_names).unwrap();
     params
         .distinguished_name
         .push(rcgen::DnType::CommonName, "localhost");

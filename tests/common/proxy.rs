@@ -1,6 +1,11 @@
 //! A small HTTP proxy on loopback for the tests: it answers `CONNECT host:port` with a tunnel
-//! and forwards plain-HTTP requests (absolute-form) to their host, and records every byte the
-//! client sent it, so a test can say what a proxy could read.
+//! and forwards plain-HTTP requests (absolute-form), and records every byte the client sent
+//! it, so a test can say what a proxy could read.
+//!
+//! Whatever host a request names, the proxy connects to `127.0.0.1` on the port it names: a
+//! test names its registry `registry.test:PORT` (a name the client does not take for
+//! loopback, so it uses the proxy, and that resolves nowhere, so only the proxy can reach it)
+//! and serves it on `127.0.0.1:PORT`. Nothing leaves loopback.
 
 use std::sync::{Arc, Mutex};
 
@@ -65,6 +70,16 @@ fn append(record: &Mutex<Vec<Vec<u8>>>, index: usize, bytes: &[u8]) {
     record.lock().unwrap()[index].extend_from_slice(bytes);
 }
 
+/// `127.0.0.1` on the port of `authority` (`host:port`, `[v6]:port`, or `default`).
+fn on_loopback(authority: &str, default: u16) -> (std::net::Ipv4Addr, u16) {
+    let port = authority
+        .rsplit_once(':')
+        .filter(|(_, port)| !port.ends_with(']'))
+        .and_then(|(_, port)| port.parse().ok())
+        .unwrap_or(default);
+    (std::net::Ipv4Addr::LOCALHOST, port)
+}
+
 async fn serve(
     mut client: TcpStream,
     record: &Mutex<Vec<Vec<u8>>>,
@@ -86,7 +101,7 @@ async fn serve(
     let target = parts.next().unwrap_or("").to_string();
     let mut upstream;
     if method == "CONNECT" {
-        upstream = TcpStream::connect(&target).await?;
+        upstream = TcpStream::connect(on_loopback(&target, 443)).await?;
         client
             .write_all(b"HTTP/1.1 200 Connection Established\r\n\r\n")
             .await?;
@@ -94,9 +109,8 @@ async fn serve(
         let authority = target
             .strip_prefix("http://")
             .and_then(|rest| rest.split('/').next())
-            .unwrap_or("")
-            .to_string();
-        upstream = TcpStream::connect(&authority).await?;
+            .unwrap_or("");
+        upstream = TcpStream::connect(on_loopback(authority, 80)).await?;
         upstream.write_all(&head).await?;
     }
     let (mut client_read, mut client_write) = client.into_split();
