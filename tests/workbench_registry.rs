@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crossterm::event::{KeyCode, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
 use provisioning::extension::samples;
 use provisioning::oci::cache::BlobCache;
 use provisioning::oci::client::{ClientOptions, Registries};
@@ -452,6 +452,69 @@ async fn a_relative_pull_path_lands_in_the_workspace() {
     assert!(
         !Path::new("vendor/etcd").exists(),
         "nothing was written relative to where the tests run"
+    );
+    env.stop().await;
+}
+
+/// Answers the open prompt with `text`, replacing what it offered.
+fn answer(driver: &mut Driver, text: &str) {
+    assert!(
+        matches!(driver.app.overlay, Some(Overlay::Prompt { .. })),
+        "a prompt is open: {:?}",
+        driver.app.overlay
+    );
+    driver.press(KeyEvent::new(KeyCode::Char('e'), KeyModifiers::CONTROL));
+    driver.press(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL));
+    driver.chars(text);
+    driver.code(KeyCode::Enter);
+}
+
+/// `R` takes `host/namespace` (a scheme too) and lists that namespace on that host.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn switching_registry_takes_a_namespace() {
+    let mut env = Env::start().await;
+    let driver = &mut env.driver;
+    load_repositories(driver).await;
+    let host = driver.app.registry.registry().to_string();
+    driver.press(ch('R'));
+    answer(driver, &format!("http://{host}/provisioning-extensions/"));
+    let requests = driver.flush();
+    assert!(
+        requests.iter().any(|r| matches!(
+            r,
+            Request::Repositories { registry, namespace }
+                if *registry == host && namespace == "provisioning-extensions"
+        )),
+        "{requests:?}"
+    );
+    assert_eq!(
+        driver.app.registry.registries,
+        std::slice::from_ref(&host),
+        "no second entry"
+    );
+    driver.settle().await;
+    assert_eq!(driver.app.registry.repos.total(), SAMPLE_REPOSITORIES);
+    env.stop().await;
+}
+
+/// Copying a tag onto itself is refused before any job starts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copying_a_tag_onto_itself_is_refused() {
+    let mut env = Env::start().await;
+    let driver = &mut env.driver;
+    open_tags(driver, "redis").await;
+    let selected = driver.app.registry.selected_reference().expect("a tag");
+    driver.press(ch('c'));
+    answer(driver, &selected.to_string());
+    assert!(driver.app.transfers.jobs.is_empty(), "no job");
+    assert!(
+        driver
+            .app
+            .toasts
+            .iter()
+            .any(|t| t.text.contains("is what you are copying")),
+        "{:?}",
+        driver.app.toasts
     );
     env.stop().await;
 }

@@ -346,8 +346,30 @@ async fn slash_filters_the_repositories() {
         !driver.app.registry.repos.filtering,
         "enter ends typing the filter"
     );
-    assert_eq!(driver.app.registry.repos.filter, "kube", "and keeps it");
+    assert_eq!(
+        driver.app.registry.repos.filter.text(),
+        "kube",
+        "and keeps it"
+    );
+    // A new `/` starts a new filter; the line edits like a shell's.
     driver.press(ch('/'));
+    driver.chars("etc");
+    assert_eq!(repo_names(&driver), ["etcd"], "not `kubeetc`");
+    driver.press(KeyEvent::new(KeyCode::Char('a'), KeyModifiers::CONTROL));
+    driver.chars("r");
+    assert_eq!(driver.app.registry.repos.filter.text(), "retc");
+    driver.press(KeyEvent::new(KeyCode::Char('e'), KeyModifiers::CONTROL));
+    driver.press(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL));
+    driver.chars("redis");
+    assert_eq!(repo_names(&driver), ["redis"]);
+    driver.press(KeyEvent::new(KeyCode::Char('w'), KeyModifiers::CONTROL));
+    assert_eq!(
+        driver.app.registry.repos.filter.text(),
+        "",
+        "ctrl-w takes the word"
+    );
+    assert_eq!(driver.app.registry.repos.len(), SAMPLE_REPOSITORIES);
+    driver.chars("kube");
     driver.code(KeyCode::Esc);
     assert_eq!(
         driver.app.registry.repos.len(),

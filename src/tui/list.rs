@@ -1,6 +1,10 @@
 //! A selectable, filterable list. Only indices are kept per filter, so 10,000 items filter and
 //! scroll without copying, and drawing takes just the visible window.
 
+use crossterm::event::KeyEvent;
+
+use super::input::LineInput;
+
 /// Something a list can filter by.
 pub trait Filterable {
     fn filter_text(&self) -> String;
@@ -18,7 +22,8 @@ pub struct FilteredList<T> {
     visible: Vec<usize>,
     /// Index into `visible`.
     selected: usize,
-    pub filter: String,
+    /// What the list is filtered by, edited like a shell line.
+    pub filter: LineInput,
     /// Keys go to the filter while true.
     pub filtering: bool,
 }
@@ -29,7 +34,7 @@ impl<T> Default for FilteredList<T> {
             items: Vec::new(),
             visible: Vec::new(),
             selected: 0,
-            filter: String::new(),
+            filter: LineInput::default(),
             filtering: false,
         }
     }
@@ -52,25 +57,32 @@ impl<T: Filterable> FilteredList<T> {
     }
 
     pub fn set_filter(&mut self, filter: &str) {
-        self.filter = filter.to_string();
+        self.filter.set(filter);
         self.selected = 0;
         self.refilter();
     }
 
-    pub fn push_filter(&mut self, c: char) {
-        self.filter.push(c);
-        self.selected = 0;
-        self.refilter();
+    /// `/`: a new filter, empty, takes the keys.
+    pub fn start_filter(&mut self) {
+        self.filtering = true;
+        self.set_filter("");
     }
 
-    pub fn pop_filter(&mut self) {
-        self.filter.pop();
-        self.selected = 0;
-        self.refilter();
+    /// A key for the filter; true when it edited or moved in it.
+    pub fn edit_filter(&mut self, key: &KeyEvent) -> bool {
+        let before = self.filter.text().to_string();
+        if !self.filter.handle(key) {
+            return false;
+        }
+        if self.filter.text() != before {
+            self.selected = 0;
+            self.refilter();
+        }
+        true
     }
 
     fn refilter(&mut self) {
-        let needle = self.filter.to_lowercase();
+        let needle = self.filter.text().to_lowercase();
         self.visible = self
             .items
             .iter()
@@ -81,6 +93,32 @@ impl<T: Filterable> FilteredList<T> {
             .map(|(i, _)| i)
             .collect();
         self.selected = self.selected.min(self.visible.len().saturating_sub(1));
+    }
+}
+
+/// A list's filter, whatever the list holds.
+pub trait FilterControl {
+    fn filtering(&mut self) -> &mut bool;
+    fn start_filter(&mut self);
+    fn edit_filter(&mut self, key: &KeyEvent) -> bool;
+    fn clear_filter(&mut self);
+}
+
+impl<T: Filterable> FilterControl for FilteredList<T> {
+    fn filtering(&mut self) -> &mut bool {
+        &mut self.filtering
+    }
+
+    fn start_filter(&mut self) {
+        FilteredList::start_filter(self);
+    }
+
+    fn edit_filter(&mut self, key: &KeyEvent) -> bool {
+        FilteredList::edit_filter(self, key)
+    }
+
+    fn clear_filter(&mut self) {
+        self.set_filter("");
     }
 }
 

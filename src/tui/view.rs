@@ -97,11 +97,11 @@ pub fn loading_text<'a>(theme: &Theme, state: &'a LoadState, what: &str) -> Opti
     }
 }
 
-pub fn filter_label(filter: &str, filtering: bool) -> String {
+pub fn filter_label(filter: &LineInput, filtering: bool) -> String {
     match (filter.is_empty(), filtering) {
         (true, false) => String::new(),
-        (_, true) => format!("  /{filter}▏"),
-        (false, false) => format!("  /{filter}"),
+        (_, true) => format!("  /{}▏{}", filter.before_cursor(), filter.after_cursor()),
+        (false, false) => format!("  /{}", filter.text()),
     }
 }
 

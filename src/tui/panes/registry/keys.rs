@@ -1,6 +1,6 @@
 //! What actions, prompt answers and worker answers do to the Registry pane.
 
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use crossterm::event::{KeyCode, KeyEvent};
 
 use super::{Described, Level, RegistryPane};
 use crate::oci::Reference;
@@ -66,7 +66,7 @@ impl Pane for RegistryPane {
 
     /// Typing into the filter of the list shown.
     fn raw_key(&mut self, key: &KeyEvent, fx: &mut Effects) -> bool {
-        let Some(mut target) = self.filtering_mut() else {
+        let Some(target) = self.filtering_mut() else {
             return false;
         };
         if !*target.filtering() {
@@ -74,15 +74,15 @@ impl Pane for RegistryPane {
         }
         match key.code {
             KeyCode::Esc => {
-                target.clear();
+                target.clear_filter();
                 *target.filtering() = false;
             }
             KeyCode::Enter => *target.filtering() = false,
-            KeyCode::Backspace => target.pop(),
-            KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => target.push(c),
             KeyCode::Up => self.move_by(-1),
             KeyCode::Down => self.move_by(1),
-            _ => {}
+            _ => {
+                target.edit_filter(key);
+            }
         }
         self.follow(fx);
         true
@@ -156,8 +156,8 @@ impl RegistryPane {
                 self.back();
             }
             Action::Filter => {
-                if let Some(mut target) = self.filtering_mut() {
-                    *target.filtering() = true;
+                if let Some(target) = self.filtering_mut() {
+                    target.start_filter();
                 }
             }
             Action::Refresh => {
@@ -287,6 +287,11 @@ impl RegistryPane {
                 );
             }
             Ask::CopyTo(source) => match Reference::parse(&input, &self.defaults) {
+                Ok(target) if target == source => {
+                    fx.error(format!(
+                        "{target} is what you are copying; give another reference"
+                    ));
+                }
                 Ok(target) => {
                     let description = format!("{source} → {target}");
                     fx.job(
@@ -312,8 +317,22 @@ impl RegistryPane {
                 }
             }
             Ask::SwitchRegistry => {
-                if !input.is_empty() {
-                    fx.send(self.switch_to(&input));
+                // `host[:port]` or `host[:port]/namespace`, with or without a scheme.
+                let input = ["oci://", "https://", "http://"]
+                    .iter()
+                    .fold(input.as_str(), |rest, scheme| {
+                        rest.strip_prefix(scheme).unwrap_or(rest)
+                    })
+                    .trim_end_matches('/');
+                let (host, namespace) = match input.split_once('/') {
+                    Some((host, namespace)) => (host, Some(namespace)),
+                    None => (input, None),
+                };
+                if !host.is_empty() {
+                    if let Some(namespace) = namespace {
+                        self.namespace = namespace.to_string();
+                    }
+                    fx.send(self.switch_to(host));
                 }
             }
             Ask::LoginUser { registry } => {

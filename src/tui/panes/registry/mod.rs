@@ -10,7 +10,7 @@ pub use lazy::{Described, Usage};
 
 use crate::oci::browse::{Inspection, RepositoryEntry, TagEntry};
 use crate::oci::{Reference, ReferenceDefaults};
-use crate::tui::list::{Filterable, FilteredList};
+use crate::tui::list::{FilterControl, Filterable, FilteredList};
 use crate::tui::worker::Request;
 
 use super::LoadState;
@@ -247,10 +247,10 @@ impl RegistryPane {
     }
 
     /// The filterable list at this level.
-    pub fn filtering_mut(&mut self) -> Option<FilterTarget<'_>> {
+    pub fn filtering_mut(&mut self) -> Option<&mut dyn FilterControl> {
         match self.level {
-            Level::Repositories => Some(FilterTarget::Repos(&mut self.repos)),
-            Level::Tags => Some(FilterTarget::Tags(&mut self.tags)),
+            Level::Repositories => Some(&mut self.repos),
+            Level::Tags => Some(&mut self.tags),
             Level::Detail => None,
         }
     }
@@ -263,48 +263,19 @@ impl RegistryPane {
             )
         } else if error.contains("authentication required") || error.contains("Unauthorized") {
             format!("{error}\n\nPress L to log in.")
+        } else if let Some(cut) = error.find("; the registry may speak plain HTTP") {
+            // The command line's advice (a flag) means nothing here.
+            format!(
+                "{}\n\nThe registry may speak plain HTTP: list its host under `plain_http` in {}, or in the workspace's `tls_enabled: false`; then press ctrl-r.",
+                &error[..cut],
+                crate::paths::config_dir().join("config.yaml").display()
+            )
         } else if error.contains("cannot reach") {
             format!(
                 "{error}\n\nThe registry is down or unreachable; press ctrl-r to retry, R to choose another."
             )
         } else {
             error.to_string()
-        }
-    }
-}
-
-/// The list that receives filter keys.
-pub enum FilterTarget<'a> {
-    Repos(&'a mut FilteredList<RepositoryEntry>),
-    Tags(&'a mut FilteredList<TagEntry>),
-}
-
-impl FilterTarget<'_> {
-    pub fn filtering(&mut self) -> &mut bool {
-        match self {
-            FilterTarget::Repos(l) => &mut l.filtering,
-            FilterTarget::Tags(l) => &mut l.filtering,
-        }
-    }
-
-    pub fn push(&mut self, c: char) {
-        match self {
-            FilterTarget::Repos(l) => l.push_filter(c),
-            FilterTarget::Tags(l) => l.push_filter(c),
-        }
-    }
-
-    pub fn pop(&mut self) {
-        match self {
-            FilterTarget::Repos(l) => l.pop_filter(),
-            FilterTarget::Tags(l) => l.pop_filter(),
-        }
-    }
-
-    pub fn clear(&mut self) {
-        match self {
-            FilterTarget::Repos(l) => l.set_filter(""),
-            FilterTarget::Tags(l) => l.set_filter(""),
         }
     }
 }
