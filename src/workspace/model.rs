@@ -224,6 +224,17 @@ pub struct WorkspaceConfig {
     pub registry: Option<RegistryBlock>,
     /// Where the OCI cache lives, if not the default.
     pub cache_dir: Option<PathBuf>,
+    /// `signatures:` (top level): the keys extensions must be signed with.
+    pub signatures: Option<SignaturePolicy>,
+}
+
+/// `signatures: {keys: [paths], require: true}`: cosign public keys (PEM) the workspace trusts;
+/// with `require`, resolving and installing refuse an extension no such key signed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SignaturePolicy {
+    /// Public key files as written (relative ones are read from the workspace directory).
+    pub keys: Vec<PathBuf>,
+    pub require: bool,
 }
 
 /// One registry host with the settings the workspace gives it.
