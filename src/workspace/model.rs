@@ -226,6 +226,20 @@ pub struct WorkspaceConfig {
     pub cache_dir: Option<PathBuf>,
     /// `signatures:` (top level): the keys extensions must be signed with.
     pub signatures: Option<SignaturePolicy>,
+    /// `mirrors:` (top level), in file order.
+    pub mirrors: Vec<Mirror>,
+}
+
+/// One entry of `mirrors:`: every request for `registry` goes to `mirror`, with the mirror's
+/// own credentials and TLS settings; references, the lock and this file keep naming `registry`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Mirror {
+    /// `host[:port]` the workspace names.
+    pub registry: String,
+    /// `host[:port]` requests go to.
+    pub mirror: String,
+    /// `Some(false)` for an `http://` mirror, `Some(true)` for `https://`.
+    pub tls_enabled: Option<bool>,
 }
 
 /// `signatures: {keys: [paths], require: true}`: cosign public keys (PEM) the workspace trusts;
