@@ -14,7 +14,9 @@ use crate::extension::range::VersionRange;
 use crate::oci::reference::tag_to_version;
 use crate::oci::{Reference, ReferenceDefaults};
 
+mod mirrors;
 mod modules;
+mod signatures;
 
 /// The keys of a module mapping.
 pub const MODULE_KEYS: [&str; 5] = ["name", "version", "range", "path", "source"];
@@ -237,6 +239,8 @@ impl Checker<'_> {
                         self.registry(r, "registry", &mut config);
                     }
                 }
+                Some("signatures") => config.signatures = self.signatures(key, value),
+                Some("mirrors") => self.mirrors(key, value, &mut config),
                 Some("cache_dir") => {
                     config.cache_dir = self
                         .string(key, value, "cache_dir")
@@ -463,6 +467,7 @@ impl Checker<'_> {
                         }
                     }
                 }
+                Some("mirrors") => self.misplaced_mirrors(k, field),
                 _ => {}
             }
         }
