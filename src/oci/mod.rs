@@ -15,6 +15,7 @@ pub mod name;
 pub mod progress;
 pub mod pull;
 pub mod reference;
+pub mod sign;
 pub mod suggest;
 pub mod sync;
 
