@@ -162,6 +162,19 @@ impl OciContext {
                 .plain_http_registries
                 .extend(w.config.plain_http_hosts());
         }
+        // Requests for a mirrored registry go to its mirror, reached with the mirror's own
+        // settings: an `http://` mirror is plain HTTP; the original's `tls_enabled` and token
+        // file stay with the original host.
+        if let Some(w) = &workspace {
+            for mirror in &w.config.mirrors {
+                options
+                    .mirrors
+                    .push((mirror.registry.clone(), mirror.mirror.clone()));
+                if mirror.tls_enabled == Some(false) {
+                    options.plain_http_registries.push(mirror.mirror.clone());
+                }
+            }
+        }
         // Each workspace token is for the host of the block that names it, and no other.
         let tokens: Vec<TokenFile> = workspace
             .as_ref()

@@ -45,8 +45,9 @@ pub async fn login(
         bail!("username and password must not be empty");
     }
     let credential = Credential::Basic { username, password };
+    // Credentials are checked with the registry they are stored for, never with its mirror.
     ctx.registries
-        .client(&registry)
+        .client_unmirrored(&registry)
         .with_credential(credential.clone())
         .ping()
         .await
@@ -101,6 +102,45 @@ struct EffectiveConfig {
     credentials_from: Vec<String>,
     /// The proxy requests to the registry go through (from HTTPS_PROXY/HTTP_PROXY), if any.
     proxy: Option<String>,
+    /// The workspace's `mirrors:`, each with the mirror's own settings.
+    mirrors: Vec<MirrorRow>,
+}
+
+#[derive(Serialize)]
+struct MirrorRow {
+    registry: String,
+    mirror: String,
+    tls: String,
+    credentials_from: Vec<String>,
+}
+
+impl MirrorRow {
+    fn line(&self) -> String {
+        let credentials = if self.credentials_from.is_empty() {
+            "none stored".to_string()
+        } else {
+            self.credentials_from.join(", ")
+        };
+        format!(
+            "{} -> {} (tls: {}; credentials: {credentials})",
+            self.registry, self.mirror, self.tls
+        )
+    }
+}
+
+/// How `host` is reached, in words.
+fn tls_text(ctx: &OciContext, host: &str) -> String {
+    match ctx.registries.transport(host) {
+        Transport::PlainHttp => "disabled (plain HTTP)".to_string(),
+        Transport::TlsThenPlainHttp => {
+            "HTTPS, falling back to plain HTTP at once if this loopback registry does not speak TLS"
+                .to_string()
+        }
+        Transport::Tls if ctx.registries.options().insecure => {
+            "enabled, certificates NOT verified (--insecure)".to_string()
+        }
+        Transport::Tls => "enabled, verified".to_string(),
+    }
 }
 
 /// The proxy the environment sets for `registry`: none for loopback and `NO_PROXY` hosts.
@@ -119,16 +159,19 @@ fn proxy_for(ctx: &OciContext, registry: &str) -> Option<String> {
 pub fn config(ctx: &OciContext, global: &GlobalArgs) -> Result<()> {
     let registry = &ctx.defaults.registry;
     let options = ctx.registries.options();
-    let tls = if ctx.registries.transport(registry) == Transport::PlainHttp {
-        "disabled (plain HTTP)".to_string()
-    } else if ctx.registries.transport(registry) == Transport::TlsThenPlainHttp {
-        "HTTPS, falling back to plain HTTP at once if this loopback registry does not speak TLS"
-            .to_string()
-    } else if options.insecure {
-        "enabled, certificates NOT verified (--insecure)".to_string()
-    } else {
-        "enabled, verified".to_string()
-    };
+    // A mirrored registry is reached at its mirror: its TLS, credentials and proxy are the mirror's.
+    let routed = ctx.registries.route(registry);
+    let tls = tls_text(ctx, routed);
+    let mirrors = options
+        .mirrors
+        .iter()
+        .map(|(from, to)| MirrorRow {
+            registry: from.clone(),
+            mirror: to.clone(),
+            tls: tls_text(ctx, to),
+            credentials_from: ctx.registries.credentials().sources(to),
+        })
+        .collect();
     let effective = EffectiveConfig {
         client: format!("provisioning {} (built-in)", env!("CARGO_PKG_VERSION")),
         workspace: ctx.workspace.as_ref().map(|w| w.root.clone()),
@@ -139,8 +182,9 @@ pub fn config(ctx: &OciContext, global: &GlobalArgs) -> Result<()> {
         tls,
         ca_file: options.ca_file.clone(),
         concurrency: options.concurrency,
-        credentials_from: ctx.registries.credentials().sources(registry),
-        proxy: proxy_for(ctx, registry),
+        credentials_from: ctx.registries.credentials().sources(routed),
+        proxy: proxy_for(ctx, routed),
+        mirrors,
     };
     if print_structured(global.output, &effective)? {
         return Ok(());
@@ -168,7 +212,13 @@ pub fn config(ctx: &OciContext, global: &GlobalArgs) -> Result<()> {
                     )
                 }),
         ),
-        ("registry", effective.registry.clone()),
+        (
+            "registry",
+            match ctx.registries.mirror_for(registry) {
+                Some(mirror) => format!("{} (reached at its mirror {mirror})", effective.registry),
+                None => effective.registry.clone(),
+            },
+        ),
         ("namespace", effective.namespace.clone()),
         ("cache_dir", effective.cache_dir.display().to_string()),
         ("tls", effective.tls.clone()),
@@ -188,6 +238,9 @@ pub fn config(ctx: &OciContext, global: &GlobalArgs) -> Result<()> {
             effective.credentials_from.join(", ")
         },
     ));
+    for mirror in &effective.mirrors {
+        rows.push(("mirror", mirror.line()));
+    }
     print_fields(&rows)?;
     Ok(())
 }

@@ -53,6 +53,10 @@ pub struct ClientOptions {
     /// Blobs moved at once.
     pub concurrency: usize,
     pub retry: RetryPolicy,
+    /// `(registry, mirror)`, each `host[:port]`: every request for `registry` goes to `mirror`
+    /// (workspace `mirrors:`). The mirror is reached with its own transport, credentials and
+    /// token cache, as if it had been named; mirrors do not chain.
+    pub mirrors: Vec<(String, String)>,
 }
 
 impl Default for ClientOptions {
@@ -64,6 +68,7 @@ impl Default for ClientOptions {
             ca_file: None,
             concurrency: 4,
             retry: RetryPolicy::default(),
+            mirrors: Vec::new(),
         }
     }
 }
@@ -193,8 +198,32 @@ impl Registries {
         }
     }
 
-    /// A client for one registry (`host[:port]`).
+    /// The mirror requests for `registry` go to, if the options name one.
+    pub fn mirror_for(&self, registry: &str) -> Option<&str> {
+        self.options
+            .mirrors
+            .iter()
+            .find(|(from, _)| from.eq_ignore_ascii_case(registry))
+            .map(|(_, to)| to.as_str())
+    }
+
+    /// Where requests for `registry` go: its mirror, else the registry itself.
+    pub fn route<'a>(&'a self, registry: &'a str) -> &'a str {
+        self.mirror_for(registry).unwrap_or(registry)
+    }
+
+    /// A client for one registry (`host[:port]`), or for its mirror when it has one: the
+    /// client then is the mirror's in everything (address, TLS, credentials, errors).
     pub fn client(&self, registry: &str) -> RegistryClient {
+        let routed = self.route(registry);
+        if routed != registry {
+            tracing::debug!(%registry, mirror = %routed, "sending requests to the mirror");
+        }
+        self.client_unmirrored(routed)
+    }
+
+    /// A client for `registry` itself, whatever mirror it has (checking a login for it).
+    pub fn client_unmirrored(&self, registry: &str) -> RegistryClient {
         let transport = self.transport(registry);
         let fallen_back = self
             .fallen_back
