@@ -15,6 +15,7 @@ mod progress;
 mod prompt;
 mod publish;
 mod registry;
+mod sign;
 mod sync;
 mod workbench;
 mod workspace;

@@ -29,7 +29,14 @@ pub enum OciCommand {
     /// Versions of an artifact, newest first.
     Tags { name: String },
     /// Digest, types, size, annotations, config, layers and referrers of an artifact.
-    Inspect { reference: String },
+    Inspect {
+        reference: String,
+        /// Check the artifact's cosign signatures against this public key.
+        #[arg(long, value_name = "PUB")]
+        key: Option<PathBuf>,
+    },
+    #[command(flatten)]
+    Signing(super::sign::SignCommand),
     /// Download an artifact's files (named by their title annotation), merged into the output
     /// directory: files already there stay; one with other content is refused unless
     /// --overwrite.
@@ -140,6 +147,12 @@ pub enum OciCommand {
         /// Validate, package and compare with the registry, but push nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Sign what is published (cosign's layout) with --key.
+        #[arg(long, requires = "key")]
+        sign: bool,
+        /// The cosign private key for --sign.
+        #[arg(long, value_name = "FILE", requires = "sign")]
+        key: Option<PathBuf>,
     },
 }
 
@@ -158,7 +171,8 @@ pub fn run(command: OciCommand, args: &RegistryArgs, global: &GlobalArgs) -> Res
                 OciCommand::List { all } => list(&ctx, all, global).await,
                 OciCommand::Search { query } => search(&ctx, &query, global).await,
                 OciCommand::Tags { name } => tags(&ctx, &name, global).await,
-                OciCommand::Inspect { reference } => inspect(&ctx, &reference, global).await,
+                OciCommand::Inspect { reference, key } => inspect(&ctx, &reference, key.as_deref(), global).await,
+                OciCommand::Signing(command) => super::sign::run(&ctx, command, global).await,
                 OciCommand::Pull {
                     reference,
                     output_dir,
@@ -191,12 +205,12 @@ pub fn run(command: OciCommand, args: &RegistryArgs, global: &GlobalArgs) -> Res
                     (None, None) => Err(usage("name the extension directory: `oci package DIR` or `oci package validate DIR`")),
                 },
                 OciCommand::Push { dir, name, ext_version, force } => super::publish::push(&ctx, &dir, name.as_deref(), ext_version.as_deref(), force, global).await,
-                OciCommand::Publish { root, from_tag, dry_run } => {
+                OciCommand::Publish { root, from_tag, dry_run, sign: _, key } => {
                     let from_tag = match from_tag {
                         Some(None) => Some(crate::extension::ci::release_tag_from_process_env().map_err(usage)?.tag),
                         given => given.flatten(),
                     };
-                    super::publish::publish(&ctx, &root, from_tag.as_deref(), dry_run, global).await
+                    super::publish::publish(&ctx, &root, from_tag.as_deref(), dry_run, key.as_deref(), global).await
                 }
             }
         };
@@ -369,7 +383,12 @@ async fn with_suggestions<T>(
     }
 }
 
-async fn inspect(ctx: &OciContext, reference: &str, global: &GlobalArgs) -> Result<()> {
+async fn inspect(
+    ctx: &OciContext,
+    reference: &str,
+    key: Option<&std::path::Path>,
+    global: &GlobalArgs,
+) -> Result<()> {
     let reference = ctx.reference(reference)?;
     let reference = newest_if_bare(ctx, reference, global).await;
     let client = ctx.registries.client(&reference.registry);
@@ -395,6 +414,11 @@ async fn inspect(ctx: &OciContext, reference: &str, global: &GlobalArgs) -> Resu
     rows.push(("size", human_bytes(found.size)));
     if let Some(subject) = &found.subject {
         rows.push(("subject", subject.digest.to_string()));
+    }
+    match super::sign::inspect_lines(ctx, &reference, &found.digest, key).await {
+        Ok(lines) => rows.extend(lines),
+        Err(e) if key.is_some() => return Err(e),
+        Err(_) => {}
     }
     print_fields(&rows)?;
     if !found.annotations.is_empty() {
