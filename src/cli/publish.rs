@@ -197,8 +197,11 @@ pub async fn publish(
     root: &Path,
     from_tag: Option<&str>,
     dry_run: bool,
+    sign_key: Option<&Path>,
     global: &GlobalArgs,
 ) -> Result<()> {
+    // The key opens before anything is pushed: a wrong password costs nothing.
+    let signer = sign_key.map(super::sign::load_signer).transpose()?;
     let dirs = match from_tag {
         Some(tag) => {
             let tag = publish::parse_release_tag(tag).map_err(|e| usage(e.to_string()))?;
@@ -225,6 +228,11 @@ pub async fn publish(
     )
     .await;
     view.finish().await;
+    if let Some(signer) = &signer
+        && !dry_run
+    {
+        super::sign::sign_published(ctx, &entries, signer).await?;
+    }
     let failed = entries.iter().filter(|e| e.failed()).count();
     if !print_structured(global.output, &entries)? && !global.quiet {
         let rows: Vec<Vec<String>> = entries
