@@ -14,6 +14,7 @@ pub mod install;
 pub mod lock;
 pub mod provider;
 pub mod resolve;
+pub mod signatures;
 pub mod source;
 pub mod sync;
 pub mod update;

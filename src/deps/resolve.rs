@@ -184,6 +184,7 @@ pub async fn resolve(
 ) -> Result<Resolution, ResolveError> {
     let cancel = options.cancel.child_token();
     let _cancel_on_drop = cancel.clone().drop_guard();
+    let trusted = super::signatures::required_keys(workspace).map_err(ResolveError::Local)?;
     let mut roots = Vec::new();
     for module in &workspace.config.modules {
         let (origin, wanted) = match (&module.source, &module.requirement) {
@@ -281,6 +282,23 @@ pub async fn resolve(
         }
     };
     let (extensions, graph, moved) = selected;
+    if let Some(keys) = &trusted {
+        let mut registry = Vec::new();
+        for e in &extensions {
+            if e.source == ResolvedSource::Registry {
+                registry.push((e.name.as_str(), &e.reference, &e.digest));
+            }
+        }
+        super::signatures::check_signed(
+            &options.registries,
+            &options.cache,
+            options.offline,
+            keys,
+            &registry,
+        )
+        .await
+        .map_err(ResolveError::Local)?;
+    }
     let available = extensions
         .iter()
         .map(|e| {
