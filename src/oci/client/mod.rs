@@ -358,12 +358,15 @@ impl RegistryClient {
         self.plain.load(Ordering::Relaxed)
     }
 
-    /// Switches a loopback registry to plain HTTP; false when that is not allowed here.
+    /// Switches a loopback registry to plain HTTP; false when that is not allowed here. A
+    /// request that went out over HTTPS while another one switched is sent again too.
     pub(super) fn fall_back_to_plain_http(&self) -> bool {
-        if !self.may_fall_back || self.plain.swap(true, Ordering::Relaxed) {
+        if !self.may_fall_back {
             return false;
         }
-        tracing::info!(registry = %self.registry, "the registry does not speak TLS; it is on a loopback address, so using plain HTTP");
+        if !self.plain.swap(true, Ordering::Relaxed) {
+            tracing::info!(registry = %self.registry, "the registry does not speak TLS; it is on a loopback address, so using plain HTTP");
+        }
         true
     }
 
