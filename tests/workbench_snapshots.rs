@@ -19,21 +19,17 @@ use provisioning::tui::app::{App, Overlay};
 use provisioning::tui::panes::LoadState;
 use provisioning::tui::panes::publish::{PickerEntry, Step};
 use provisioning::tui::panes::registry::Level;
-use provisioning::tui::screen;
 use provisioning::tui::theme::Theme;
 use provisioning::tui::worker::{
     Description, PackageSummary, Request, Response, ValidationSummary,
 };
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
-use ratatui::buffer::{Buffer, Cell};
 use ratatui::style::{Color, Modifier};
 
+use common::snapshot::*;
 use workbench::*;
 
 const REGISTRY: &str = "registry.example:5000";
 
-const SIZES: [(u16, u16); 2] = [(120, 40), (80, 24)];
 
 /// The bundled samples' names, in catalog order.
 const NAMES: [&str; 37] = [
@@ -323,107 +319,6 @@ fn with_filtered_palette(theme: &Theme) -> App {
     app.handle_key(ch(':'));
     type_text(&mut app, "pull");
     app
-}
-
-/// A cell's look: foreground, background, underline colour and modifiers.
-type Look = (Color, Color, Color, Modifier);
-
-fn look(cell: &Cell) -> Look {
-    (cell.fg, cell.bg, cell.underline_color, cell.modifier)
-}
-
-/// Letters for styles, in order of first appearance.
-const LETTERS: &str = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-
-fn describe(look: &Look) -> String {
-    let (fg, bg, underline, modifier) = look;
-    let mut parts = vec![format!("fg {fg}"), format!("bg {bg}")];
-    if *underline != Color::Reset {
-        parts.push(format!("underline {underline}"));
-    }
-    if !modifier.is_empty() {
-        parts.push(format!("{modifier:?}"));
-    }
-    parts.join(", ")
-}
-
-/// The frame as text, each row followed by its style mask (a letter per cell, a space for an
-/// unstyled cell), then the legend saying which colours and modifiers each letter stands for.
-fn render(app: &App, width: u16, height: u16) -> String {
-    let buffer = draw(app, width, height);
-    let mut looks: Vec<Look> = Vec::new();
-    let mut out = String::new();
-    for y in 0..height {
-        let mut text = String::new();
-        let mut mask = String::new();
-        for x in 0..width {
-            let cell = &buffer[(x, y)];
-            text.push_str(cell.symbol());
-            let style = look(cell);
-            if style == look(&Cell::EMPTY) {
-                mask.push(' ');
-                continue;
-            }
-            let index = looks.iter().position(|l| *l == style).unwrap_or_else(|| {
-                looks.push(style);
-                looks.len() - 1
-            });
-            mask.push(
-                LETTERS
-                    .chars()
-                    .nth(index)
-                    .expect("fewer styles than letters"),
-            );
-        }
-        out.push_str(&format!("{y:>2} {}\n", text.trim_end()));
-        let mask = mask.trim_end();
-        if !mask.is_empty() {
-            out.push_str(&format!("   {mask}\n"));
-        }
-    }
-    out.push_str("styles:\n");
-    for (letter, look) in LETTERS.chars().zip(&looks) {
-        out.push_str(&format!("  {letter}  {}\n", describe(look)));
-    }
-    out
-}
-
-fn draw(app: &App, width: u16, height: u16) -> Buffer {
-    let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("terminal");
-    terminal
-        .draw(|frame| screen::draw(frame, app))
-        .expect("draw");
-    terminal.backend().buffer().clone()
-}
-
-/// The frame's text only.
-fn text(app: &App, width: u16, height: u16) -> String {
-    let buffer = draw(app, width, height);
-    (0..height)
-        .map(|y| {
-            let row: String = (0..width).map(|x| buffer[(x, y)].symbol()).collect();
-            format!("{}\n", row.trim_end())
-        })
-        .collect()
-}
-
-/// Snapshots `build`'s app at every size, in the dark theme and without colours.
-fn snapshot_all(name: &str, build: fn(&Theme) -> App) {
-    let mut settings = insta::Settings::clone_current();
-    settings.set_prepend_module_to_snapshot(false);
-    settings.set_omit_expression(true);
-    settings.bind(|| {
-        for (label, theme) in [
-            ("dark", Theme::dark()),
-            ("nocolor", Theme::dark().no_color()),
-        ] {
-            let app = build(&theme);
-            for (width, height) in SIZES {
-                let frame = render(&app, width, height);
-                insta::assert_snapshot!(format!("{name}@{width}x{height}_{label}"), frame);
-            }
-        }
-    });
 }
 
 #[test]

@@ -21,6 +21,7 @@ use provisioning::workspace::CONFIG_FILE;
 
 use common::TestRegistry;
 use common::cli::Cli;
+use common::snapshot::*;
 use common::workbench::*;
 
 const LONG: Duration = Duration::from_secs(60);
@@ -567,7 +568,7 @@ async fn a_malformed_file_shows_the_error_with_file_and_line() {
         std::fs::read_to_string(env.root.join(CONFIG_FILE)).unwrap(),
         broken
     );
-    let screen = screen_text(&driver.app, 120, 40);
+    let screen = text(&driver.app, 120, 40);
     assert!(
         screen.contains(&format!("{CONFIG_FILE}:{line}:")),
         "{screen}"
@@ -666,23 +667,11 @@ fn ctrl(c: char) -> crossterm::event::KeyEvent {
     crossterm::event::KeyEvent::new(KeyCode::Char(c), crossterm::event::KeyModifiers::CONTROL)
 }
 
-/// The frame's text.
-fn screen_text(app: &App, width: u16, height: u16) -> String {
-    let buffer = draw(app, width, height);
-    (0..height)
-        .map(|y| {
-            let row: String = (0..width).map(|x| buffer[(x, y)].symbol()).collect();
-            format!("{}\n", row.trim_end())
-        })
-        .collect()
-}
-
 // What the pane looks like, drawn from fixed state (no network, a clock that stands still).
 // Every snapshot holds the text, a style mask under every styled row (a letter per cell) and
 // a legend of the letters' colours and modifiers, as in workbench_snapshots.
 
 const REGISTRY: &str = "registry.example:5000";
-const SIZES: [(u16, u16); 2] = [(120, 40), (80, 24)];
 
 fn fixture_root() -> PathBuf {
     PathBuf::from("/work/ws")
@@ -866,99 +855,6 @@ fn with_error(theme: &Theme) -> App {
     });
     app.take_requests();
     app
-}
-
-type Look = (
-    ratatui::style::Color,
-    ratatui::style::Color,
-    ratatui::style::Color,
-    ratatui::style::Modifier,
-);
-
-fn look(cell: &ratatui::buffer::Cell) -> Look {
-    (cell.fg, cell.bg, cell.underline_color, cell.modifier)
-}
-
-const LETTERS: &str = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-
-fn describe(look: &Look) -> String {
-    let (fg, bg, underline, modifier) = look;
-    let mut parts = vec![format!("fg {fg}"), format!("bg {bg}")];
-    if *underline != ratatui::style::Color::Reset {
-        parts.push(format!("underline {underline}"));
-    }
-    if !modifier.is_empty() {
-        parts.push(format!("{modifier:?}"));
-    }
-    parts.join(", ")
-}
-
-fn draw(app: &App, width: u16, height: u16) -> ratatui::buffer::Buffer {
-    let backend = ratatui::backend::TestBackend::new(width, height);
-    let mut terminal = ratatui::Terminal::new(backend).expect("terminal");
-    terminal
-        .draw(|frame| provisioning::tui::screen::draw(frame, app))
-        .expect("draw");
-    terminal.backend().buffer().clone()
-}
-
-/// The frame as text, each row followed by its style mask, then the legend.
-fn render(app: &App, width: u16, height: u16) -> String {
-    let buffer = draw(app, width, height);
-    let empty = look(&ratatui::buffer::Cell::EMPTY);
-    let mut looks: Vec<Look> = Vec::new();
-    let mut out = String::new();
-    for y in 0..height {
-        let mut text = String::new();
-        let mut mask = String::new();
-        for x in 0..width {
-            let cell = &buffer[(x, y)];
-            text.push_str(cell.symbol());
-            let style = look(cell);
-            if style == empty {
-                mask.push(' ');
-                continue;
-            }
-            let index = looks.iter().position(|l| *l == style).unwrap_or_else(|| {
-                looks.push(style);
-                looks.len() - 1
-            });
-            mask.push(
-                LETTERS
-                    .chars()
-                    .nth(index)
-                    .expect("fewer styles than letters"),
-            );
-        }
-        out.push_str(&format!("{y:>2} {}\n", text.trim_end()));
-        let mask = mask.trim_end();
-        if !mask.is_empty() {
-            out.push_str(&format!("   {mask}\n"));
-        }
-    }
-    out.push_str("styles:\n");
-    for (letter, look) in LETTERS.chars().zip(&looks) {
-        out.push_str(&format!("  {letter}  {}\n", describe(look)));
-    }
-    out
-}
-
-fn snapshot_all(name: &str, build: fn(&Theme) -> App) {
-    let mut settings = insta::Settings::clone_current();
-    settings.set_prepend_module_to_snapshot(false);
-    settings.set_omit_expression(true);
-    settings.bind(|| {
-        for (label, theme) in [
-            ("dark", Theme::dark()),
-            ("nocolor", Theme::dark().no_color()),
-        ] {
-            let app = build(&theme);
-            for (width, height) in SIZES {
-                let frame = render(&app, width, height);
-                insta::assert_snapshot!(format!("{name}@{width}x{height}_{label}"), frame);
-            }
-        }
-    });
 }
 
 #[test]

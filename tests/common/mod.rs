@@ -10,6 +10,7 @@ pub mod faults;
 pub mod layout;
 pub mod oci_fixtures;
 pub mod registry_http;
+pub mod snapshot;
 pub mod token_server;
 pub mod workbench;
 
