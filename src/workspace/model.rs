@@ -11,6 +11,9 @@
 //!   `platform.oci`, `namespaces.platform`).
 //! - `tls_enabled` and `auth_token_path` belong to the host of the block that states them, and
 //!   to no other host: see [`WorkspaceConfig::endpoints`] and [`WorkspaceConfig::endpoint_for`].
+//! - `mirrors:` (top level, `{registry: mirror}`) changes where requests go, not what is named:
+//!   references, the lock and this file keep the registry; the mirror is reached with its own
+//!   TLS setting (an `http://` mirror is plain HTTP) and credentials. See [`Mirror`].
 
 use std::fmt;
 use std::path::PathBuf;
