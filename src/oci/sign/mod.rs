@@ -97,12 +97,15 @@ pub fn generate_key_pair(
     let pair = signer
         .to_sigstore_keypair()
         .map_err(|e| SignError::Key(format!("cannot export the key pair: {e}")))?;
-    let private = pair
+    let mut private = pair
         .private_key_to_encrypted_pem(password)
         .map_err(|e| SignError::Key(format!("cannot encrypt the private key: {e}")))?;
-    let public = pair
+    let mut public = pair
         .public_key_to_pem()
         .map_err(|e| SignError::Key(format!("cannot write the public key: {e}")))?;
+    // The crate ends PEM lines with CRLF; cosign writes LF. In place: the secret is not copied.
+    private.retain(|c| c != '\r');
+    public.retain(|c| c != '\r');
     Ok((private, public))
 }
 
@@ -132,7 +135,10 @@ impl Signer {
         let public_pem = pair
             .public_key_to_pem()
             .map_err(|e| SignError::Key(format!("cannot read the public key: {e}")))?;
-        Ok(Signer { signer, public_pem })
+        Ok(Signer {
+            signer,
+            public_pem: public_pem.replace("\r\n", "\n"),
+        })
     }
 
     /// The raw (DER for ECDSA) signature of `payload`.

@@ -40,7 +40,7 @@ pub struct SignatureOutcome {
     pub manifest: Digest,
     /// Signatures under the tag now.
     pub count: usize,
-    /// The same payload and signature were already there (cosign keeps one copy).
+    /// This key had already signed this digest there (cosign keeps one such signature).
     pub unchanged: bool,
 }
 
@@ -129,7 +129,17 @@ pub async fn sign_manifest(
 
     let mut layers = existing_layers(client, repo, digest).await?;
     let tag = signature_tag(digest);
-    if layers.contains(&layer) {
+    // Like cosign's duplicate detector: a signature this key already made for this digest
+    // is kept, not joined by another (ECDSA signatures differ at each signing).
+    let verifier = super::Verifier::from_pem(signer.public_pem.as_bytes())?;
+    let mut already = false;
+    for stored in fetch_signatures(client, repo, digest).await? {
+        if verifier.verify_layer(&stored, digest).is_ok() {
+            already = true;
+            break;
+        }
+    }
+    if already {
         let manifest = client
             .manifest_digest(repo, &tag)
             .await?
