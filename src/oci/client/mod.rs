@@ -417,6 +417,26 @@ mod tests {
     }
 
     #[test]
+    fn a_mirrored_registry_is_reached_at_its_mirror_as_the_mirror() {
+        let store = CredentialStore::new(PathBuf::from("/nonexistent/config.json"), None, None);
+        let options = ClientOptions {
+            plain_http_registries: vec!["airgap.local:5000".into()],
+            mirrors: vec![("ghcr.io".into(), "airgap.local:5000".into())],
+            ..ClientOptions::default()
+        };
+        let registries = Registries::new(options, store).unwrap();
+        let client = registries.client("GHCR.io");
+        assert_eq!(client.base_url(), "http://airgap.local:5000");
+        // Credentials, tokens and errors are the mirror's.
+        assert_eq!(client.registry(), "airgap.local:5000");
+        assert_eq!(registries.route("quay.io"), "quay.io");
+        assert_eq!(
+            registries.client_unmirrored("ghcr.io").base_url(),
+            "https://ghcr.io"
+        );
+    }
+
+    #[test]
     fn backoff_is_capped() {
         let policy = RetryPolicy::default();
         assert_eq!(policy.delay(1), Duration::from_millis(200));
