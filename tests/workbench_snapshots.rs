@@ -30,7 +30,6 @@ use workbench::*;
 
 const REGISTRY: &str = "registry.example:5000";
 
-
 /// The bundled samples' names, in catalog order.
 const NAMES: [&str; 37] = [
     "aws",
@@ -314,6 +313,16 @@ fn with_palette(theme: &Theme) -> App {
     app
 }
 
+/// `d` on a tag, with part of the confirmation typed: the question and the answer line both
+/// show, at 80 columns too.
+fn with_delete_prompt(theme: &Theme) -> App {
+    let mut app = with_tags(theme);
+    app.handle_key(ch('d'));
+    type_text(&mut app, "1.31");
+    assert!(matches!(app.overlay, Some(Overlay::Prompt { .. })));
+    app
+}
+
 fn with_filtered_palette(theme: &Theme) -> App {
     let mut app = with_repositories(theme);
     app.handle_key(ch(':'));
@@ -359,6 +368,11 @@ fn publish_done() {
 #[test]
 fn help_overlay() {
     snapshot_all("help", with_help);
+}
+
+#[test]
+fn delete_prompt() {
+    snapshot_all("delete_prompt", with_delete_prompt);
 }
 
 #[test]

@@ -4,7 +4,7 @@
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Clear, Paragraph, Tabs, Wrap};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Tabs};
 
 use super::action::Action;
 use super::app::{App, Overlay, PaneId, ToastKind, palette_matches};
@@ -267,21 +267,37 @@ fn draw_overlay(frame: &mut Frame, app: &App, overlay: &Overlay, area: Rect) {
             masked,
             ..
         } => {
-            // As tall as the label needs, so a long question never hides the answer line.
+            // As tall as the question needs, so it never hides the answer line; the answer
+            // scrolls sideways to keep the cursor in view.
             let width = 70.min(area.width);
-            let label_rows = label
-                .chars()
-                .count()
-                .div_ceil(width.saturating_sub(2).max(1) as usize);
-            let popup = centered(area, width, label_rows.max(1) as u16 + 3);
-            let mut answer = vec![Span::styled("> ", app.theme.accent)];
-            answer.extend(input_spans(input, *masked));
+            let inner = width.saturating_sub(2).max(1) as usize;
+            let mut lines: Vec<Line> = wrap_words(label, inner)
+                .into_iter()
+                .map(Line::raw)
+                .collect();
+            let shown = if *masked {
+                input.masked()
+            } else {
+                input.text().to_string()
+            };
+            // Chars before the cursor, and how many of them scroll out on the left.
+            let before = input.cursor();
+            let skip = (before + 4).saturating_sub(inner);
+            let text: Vec<char> = shown.chars().skip(skip).collect();
+            let at = before - skip;
+            let answer = vec![
+                Span::styled(if skip > 0 { "…" } else { "> " }, app.theme.accent),
+                Span::raw(text[..at].iter().collect::<String>()),
+                Span::raw("▏"),
+                Span::raw(text[at..].iter().collect::<String>()),
+            ];
+            lines.push(Line::from(answer));
+            let popup = centered(area, width, lines.len() as u16 + 2);
             frame.render_widget(Clear, popup);
             frame.render_widget(
-                Paragraph::new(vec![Line::raw(label.clone()), Line::from(answer)])
+                Paragraph::new(lines)
                     .block(block(&app.theme, " enter confirms, esc cancels "))
-                    .style(app.theme.base)
-                    .wrap(Wrap { trim: false }),
+                    .style(app.theme.base),
                 popup,
             );
         }
