@@ -135,15 +135,15 @@ pub fn load_signer(path: &Path) -> Result<Signer> {
     let pem = std::fs::read(path)
         .wrap_err_with(|| format!("cannot read the private key {}", path.display()))?;
     let password = password(false)?;
-    Ok(Signer::from_encrypted_pem(&pem, password.as_bytes())
-        .wrap_err_with(|| format!("{} cannot sign", path.display()))?)
+    Signer::from_encrypted_pem(&pem, password.as_bytes())
+        .wrap_err_with(|| format!("{} cannot sign", path.display()))
 }
 
 /// Reads a PEM public key.
 pub fn load_verifier(path: &Path) -> Result<Verifier> {
     let pem = std::fs::read(path)
         .wrap_err_with(|| format!("cannot read the public key {}", path.display()))?;
-    Ok(Verifier::from_pem(&pem).wrap_err_with(|| format!("{}", path.display()))?)
+    Verifier::from_pem(&pem).wrap_err_with(|| format!("{}", path.display()))
 }
 
 /// The manifest digest a reference names (a digest as given, a tag as the registry has it).
