@@ -413,6 +413,9 @@ async fn policy_refuses_unsigned_and_accepts_signed_extensions() {
     let resolve_args = common::deps::dep_args(&ws, &["resolve"]);
     let refused = cli.run(&resolve_args).await;
     assert_failure(&refused, 1, "crun");
+    // Refused before anything was locked or installed.
+    assert!(!ws.join("config/provisioning.lock").exists());
+    assert!(!ws.join(".provisioning/extensions/taskservs/crun").exists());
     let stderr = text(&refused.stderr);
     assert!(stderr.contains("is not signed"), "{stderr}");
     assert!(stderr.contains("signatures.keys"), "{stderr}");
@@ -430,11 +433,58 @@ async fn policy_refuses_unsigned_and_accepts_signed_extensions() {
     assert_success(&sign_cli(&cli, &host, &reference, &key).await);
     let accepted = cli.run(&resolve_args).await;
     assert_success(&accepted);
+    assert!(ws.join(".provisioning/extensions/taskservs/crun").is_dir());
     assert!(
         text(&accepted.stdout).contains("crun"),
         "{}",
         text(&accepted.stdout)
     );
+    registry.stop().await;
+}
+
+/// `oci publish --sign --key` signs what it publishes; a wrong password stops it before any
+/// push; `--sign` without `--key` is a usage error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publish_signs_what_it_publishes() {
+    let registry = TestRegistry::start().await;
+    let host = registry.host();
+    let cli = Cli::new();
+    let root = cli.path("mono");
+    std::fs::create_dir_all(&root).unwrap();
+    cli.scaffold("taskserv", "demo", &root);
+    let root_text = root.to_str().unwrap();
+    let (key, public) = keygen(&cli, &host, "release").await;
+
+    let usage = cli.oci(&host, &["publish", root_text, "--sign"]).await;
+    assert_failure(&usage, 2, "--key");
+    let wrong = cli
+        .oci_with_env(
+            &host,
+            &["publish", root_text, "--sign", "--key", &key],
+            &[("PROVISIONING_SIGNING_PASSWORD", "not the password")],
+        )
+        .await;
+    assert_failure(&wrong, 1, "cannot open the private key");
+    assert_failure(&cli.oci(&host, &["tags", "demo"]).await, 4, "");
+
+    let published = cli
+        .oci_with_env(
+            &host,
+            &[
+                "publish", root_text, "--sign", "--key", &key, "--output", "json",
+            ],
+            &[("PROVISIONING_SIGNING_PASSWORD", PASSWORD)],
+        )
+        .await;
+    assert_success(&published);
+    let entries: Value = serde_json::from_slice(&published.stdout).unwrap();
+    let entry = &entries.as_array().unwrap()[0];
+    assert_eq!(entry["status"], "published", "{entry}");
+    let reference = entry["reference"].as_str().unwrap();
+    let verified = cli
+        .oci(&host, &["verify", reference, "--key", &public])
+        .await;
+    assert_success(&verified);
     registry.stop().await;
 }
 
