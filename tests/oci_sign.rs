@@ -6,6 +6,7 @@ mod common;
 use common::oci_fixtures;
 
 use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 
 use common::TestRegistry;
 use common::cli::Cli;
@@ -408,7 +409,7 @@ async fn policy_refuses_unsigned_and_accepts_signed_extensions() {
     common::deps::publish(&host).await;
     let cli = Cli::new();
     let (key, public) = keygen(&cli, &host, "release").await;
-    let (_, stranger) = keygen(&cli, &host, "stranger").await;
+    let (stranger_key, _) = keygen(&cli, &host, "stranger").await;
     let ws = policy_workspace(&cli, &host, "crun:1.14.4", &[&public]);
     let resolve_args = common::deps::dep_args(&ws, &["resolve"]);
     let refused = cli.run(&resolve_args).await;
@@ -423,23 +424,61 @@ async fn policy_refuses_unsigned_and_accepts_signed_extensions() {
 
     // Signed by a key the workspace does not trust: still refused.
     let reference = format!("{host}/provisioning-extensions/crun:1.14.4");
-    let stranger_key = cli.path("stranger.key").display().to_string();
     assert_success(&sign_cli(&cli, &host, &reference, &stranger_key).await);
     let refused = cli.run(&resolve_args).await;
     assert_failure(&refused, 1, "none by a trusted key");
-    let _ = stranger;
 
     // Signed by the trusted key: resolved.
     assert_success(&sign_cli(&cli, &host, &reference, &key).await);
     let accepted = cli.run(&resolve_args).await;
     assert_success(&accepted);
-    assert!(ws.join(".provisioning/extensions/taskservs/crun").is_dir());
     assert!(
         text(&accepted.stdout).contains("crun"),
         "{}",
         text(&accepted.stdout)
     );
+    assert!(ws.join(".provisioning/extensions/taskservs/crun").is_dir());
+    // The signatures were kept in the cache: with the registry gone, an offline resolve still
+    // finds and verifies them.
     registry.stop().await;
+    let offline_args = common::deps::dep_args(&ws, &["resolve", "--offline"]);
+    assert_success(&cli.run(&offline_args).await);
+    // And offline, a workspace trusting only a key that signed nothing is refused from the
+    // cache.
+    let (_, unused) = keygen(&cli, &host, "unused").await;
+    policy_workspace(&cli, &host, "crun:1.14.4", &[&unused]);
+    let refused = cli.run(&offline_args).await;
+    assert_failure(&refused, 1, "none by a trusted key");
+}
+
+/// `signatures:` is checked with positions: `require` without keys and a `keys` that is not
+/// a list are errors that say what to write.
+#[test]
+fn signature_policy_is_checked_in_the_workspace_file() {
+    let check =
+        |text: &str| provisioning::workspace::validate::check(Path::new("provisioning.yaml"), text);
+    let (config, _) =
+        check("signatures:\n  keys: [keys/a.pub, ~/b.pub]\n  require: true\n").unwrap();
+    let policy = config.signatures.unwrap();
+    assert!(policy.require);
+    assert_eq!(policy.keys[0], Path::new("keys/a.pub"));
+    assert_eq!(policy.keys.len(), 2);
+    let errors = check("signatures:\n  require: true\n").unwrap_err();
+    assert!(
+        errors
+            .iter()
+            .any(|d| d.to_string().contains("no key is listed")),
+        "{errors:?}"
+    );
+    let errors = check("signatures:\n  keys: keys/a.pub\n").unwrap_err();
+    assert!(
+        errors
+            .iter()
+            .any(|d| d.to_string().contains("must be a list")),
+        "{errors:?}"
+    );
+    let (config, _) = check("signatures:\n  keys: [a.pub]\n").unwrap();
+    assert!(!config.signatures.unwrap().require);
 }
 
 /// `oci publish --sign --key` signs what it publishes; a wrong password stops it before any
