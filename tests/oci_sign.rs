@@ -410,7 +410,10 @@ async fn policy_refuses_unsigned_and_accepts_signed_extensions() {
     let cli = Cli::new();
     let (key, public) = keygen(&cli, &host, "release").await;
     let (stranger_key, _) = keygen(&cli, &host, "stranger").await;
-    let ws = policy_workspace(&cli, &host, "crun:1.14.4", &[&public]);
+    // A relative key path is read from the workspace directory.
+    let ws = policy_workspace(&cli, &host, "crun:1.14.4", &["keys/release.pub"]);
+    std::fs::create_dir_all(ws.join("keys")).unwrap();
+    std::fs::copy(&public, ws.join("keys/release.pub")).unwrap();
     let resolve_args = common::deps::dep_args(&ws, &["resolve"]);
     let refused = cli.run(&resolve_args).await;
     assert_failure(&refused, 1, "crun");
@@ -449,6 +452,11 @@ async fn policy_refuses_unsigned_and_accepts_signed_extensions() {
     policy_workspace(&cli, &host, "crun:1.14.4", &[&unused]);
     let refused = cli.run(&offline_args).await;
     assert_failure(&refused, 1, "none by a trusted key");
+    // A trusted key that is not there stops the resolution, saying which and where.
+    policy_workspace(&cli, &host, "crun:1.14.4", &["keys/missing.pub"]);
+    let refused = cli.run(&offline_args).await;
+    assert_failure(&refused, 1, "cannot read the trusted key");
+    assert!(text(&refused.stderr).contains("keys/missing.pub"));
 }
 
 /// `signatures:` is checked with positions: `require` without keys and a `keys` that is not
