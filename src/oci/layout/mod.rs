@@ -144,7 +144,6 @@ fn hash_file(path: &Path, digest: &Digest) -> io::Result<(u64, Digest)> {
     }
 }
 
-
 /// Tars a layout directory (paths relative to it, files streamed).
 fn write_tar(root: &Path, tar_path: &Path) -> io::Result<()> {
     let file = fs::File::create(tar_path)?;
