@@ -518,3 +518,93 @@ async fn copying_a_tag_onto_itself_is_refused() {
     );
     env.stop().await;
 }
+
+/// The detail shows how many signatures a manifest has, and whether one verifies with a key
+/// the workspace trusts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_detail_shows_signatures_and_the_trusted_key() {
+    use provisioning::oci::sign::{self, Signer};
+    use provisioning::tui::worker::SignatureSummary;
+
+    let mut env = Env::start().await;
+    let workspace = env.workspace();
+    let driver = &mut env.driver;
+    let host = driver.app.registry.registry().to_string();
+    draw(driver, 120, 40);
+    open_tags(driver, "kubernetes").await;
+    driver
+        .until("the signatures", LONG, |app| {
+            app.registry.signatures.is_some()
+        })
+        .await;
+    let digest = driver
+        .app
+        .registry
+        .detail
+        .as_ref()
+        .expect("previewed")
+        .digest
+        .clone();
+    assert_eq!(
+        driver.app.registry.signatures,
+        Some(Ok(SignatureSummary::default())),
+        "not signed yet"
+    );
+
+    // The workspace trusts one key; the manifest gets signed with it.
+    let (private, public) = sign::generate_key_pair(b"pw").expect("key pair");
+    std::fs::create_dir_all(workspace.join("config")).unwrap();
+    std::fs::write(workspace.join("trusted.pub"), public.as_bytes()).unwrap();
+    std::fs::write(
+        workspace.join("config/provisioning.yaml"),
+        format!(
+            "{}\nsignatures:\n  keys: [trusted.pub]\n",
+            samples::workspace_config(&host)
+        ),
+    )
+    .unwrap();
+    let signer = Signer::from_encrypted_pem(private.as_bytes(), b"pw").expect("signer");
+    let registries = Registries::new(
+        ClientOptions {
+            plain_http_registries: vec![host.clone()],
+            ..ClientOptions::default()
+        },
+        CredentialStore::new(workspace.join("docker.json"), None, None),
+    )
+    .expect("registries");
+    let client = registries.client(&host);
+    sign::sign_manifest(
+        &client,
+        &format!("{NAMESPACE}/kubernetes"),
+        &digest,
+        &signer,
+    )
+    .await
+    .expect("signed");
+
+    // Away and back: the preview asks again.
+    driver.press(ch('j'));
+    driver.settle().await;
+    driver.press(ch('k'));
+    driver
+        .until("the new signatures", LONG, |app| {
+            app.registry
+                .detail_of
+                .as_ref()
+                .and_then(|r| r.tag.as_deref())
+                == Some("1.31.1")
+                && app.registry.signatures.is_some()
+        })
+        .await;
+    assert_eq!(
+        driver.app.registry.signatures,
+        Some(Ok(SignatureSummary {
+            count: 1,
+            verified_with: Some("trusted.pub".into()),
+            trusted_keys: 1,
+        }))
+    );
+    let screen = screen_lines(driver, 120, 40).join("\n");
+    assert!(screen.contains("1 (verified with trusted.pub)"), "{screen}");
+    env.stop().await;
+}

@@ -58,6 +58,9 @@ impl App {
                 app.workspace.on_loaded(&root, result, fx)
             }
             Response::WorkspaceSaved { root, result } => app.workspace.on_saved(&root, result, fx),
+            Response::Signatures { reference, result } => {
+                app.registry.on_signatures(&reference, result)
+            }
             Response::Described { reference, result } => {
                 app.workspace.on_described(&reference, &result);
                 app.registry.on_described(&reference, result, fx);

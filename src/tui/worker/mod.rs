@@ -5,10 +5,12 @@
 
 mod describe;
 pub mod resolve;
+mod signatures;
 mod workspace;
 
 pub use describe::Description;
 pub use resolve::Outcome;
+pub use signatures::SignatureSummary;
 pub use workspace::Snapshot;
 
 use std::collections::HashMap;
@@ -117,6 +119,13 @@ pub enum Request {
     Describe {
         reference: Reference,
     },
+    /// The signatures stored for `digest` (the manifest `reference` names), judged with the
+    /// keys the workspace at `root` trusts.
+    Signatures {
+        reference: Reference,
+        digest: Digest,
+        root: PathBuf,
+    },
     CancelJob {
         job: JobId,
     },
@@ -219,6 +228,10 @@ pub enum Response {
     Described {
         reference: Reference,
         result: Result<Description, String>,
+    },
+    Signatures {
+        reference: Reference,
+        result: Result<SignatureSummary, String>,
     },
 }
 
@@ -571,6 +584,11 @@ async fn handle(ctx: Context, request: Request, cancel: CancellationToken) {
         | Request::InitWorkspace { .. }) => workspace::run(&ctx, request).await,
         Request::Install { job, root } => workspace::install(&ctx, job, root, cancel).await,
         Request::Describe { reference } => describe::run(&ctx, reference).await,
+        Request::Signatures {
+            reference,
+            digest,
+            root,
+        } => signatures::run(&ctx, reference, digest, &root).await,
         Request::Generate { kind, name, dir } => {
             let result = tokio::task::spawn_blocking(move || {
                 let spec = crate::extension::scaffold::ScaffoldSpec::new(kind, name);

@@ -411,13 +411,19 @@ impl RegistryPane {
         &mut self,
         reference: &Reference,
         result: Result<Box<Inspection>, String>,
-        _fx: &mut Effects,
+        fx: &mut Effects,
     ) {
         if self.detail_of.as_ref() != Some(reference) || self.detail_state != LoadState::Loading {
             return;
         }
         match result {
             Ok(found) => {
+                self.signatures = None;
+                fx.send(Request::Signatures {
+                    reference: reference.clone(),
+                    digest: found.digest.clone(),
+                    root: self.base.clone(),
+                });
                 self.detail = Some(found);
                 self.detail_state = LoadState::Loaded;
             }
@@ -518,6 +524,17 @@ impl RegistryPane {
                 Ok(found) => Described::Found(found),
                 Err(_) => Described::Failed,
             };
+        }
+    }
+
+    /// The signatures of the artifact shown arrived.
+    pub fn on_signatures(
+        &mut self,
+        reference: &Reference,
+        result: Result<crate::tui::worker::SignatureSummary, String>,
+    ) {
+        if self.detail_of.as_ref() == Some(reference) {
+            self.signatures = Some(result);
         }
     }
 }

@@ -55,6 +55,8 @@ pub struct RegistryPane {
     /// How typed references are completed (copy targets).
     pub defaults: ReferenceDefaults,
     pub geometry: GeometryCell,
+    /// The signatures of the artifact in the detail, once the worker has looked.
+    pub signatures: Option<Result<crate::tui::worker::SignatureSummary, String>>,
     /// What relative paths typed in this pane's prompts are relative to: the workspace.
     pub base: std::path::PathBuf,
     /// Descriptions of repositories (no tag) and tags, keyed by reference; each is asked for
@@ -91,6 +93,7 @@ impl RegistryPane {
             select_tag: None,
             defaults,
             geometry: GeometryCell::default(),
+            signatures: None,
             base: std::path::PathBuf::from("."),
             descriptions: std::collections::HashMap::new(),
             workspace_modules: Vec::new(),

@@ -12,6 +12,7 @@ use crate::oci::browse::Inspection;
 use crate::tui::panes::LoadState;
 use crate::tui::theme::Theme;
 use crate::tui::view::{block, filter_label, loading_text, short};
+use crate::tui::worker::SignatureSummary;
 use crate::units::human_bytes;
 
 /// Columns of the tag table: tag, digest, size, workspace.
@@ -134,7 +135,7 @@ fn preview(pane: &RegistryPane, frame: &mut Frame, area: Rect, theme: &Theme) {
         return;
     }
     let Some(detail) = &pane.detail else { return };
-    let mut text = detail_text(theme, detail);
+    let mut text = detail_text(theme, detail, pane.signatures.as_ref());
     if let Some(reference) = &pane.detail_of {
         text.lines.insert(
             0,
@@ -170,14 +171,43 @@ pub(super) fn detail(
     }
     let Some(detail) = &pane.detail else { return };
     frame.render_widget(
-        Paragraph::new(detail_text(theme, detail))
+        Paragraph::new(detail_text(theme, detail, pane.signatures.as_ref()))
             .scroll((pane.detail_scroll, 0))
             .wrap(Wrap { trim: false }),
         inner,
     );
 }
 
-pub(super) fn detail_text<'a>(theme: &Theme, d: &'a Inspection) -> Text<'a> {
+/// The signatures row: how many, and whether one verifies with a key the workspace trusts.
+fn signatures_line(
+    theme: &Theme,
+    signatures: Option<&Result<SignatureSummary, String>>,
+) -> Span<'static> {
+    match signatures {
+        None => Span::styled("…", theme.muted),
+        Some(Err(e)) => Span::styled(format!("cannot read them: {e}"), theme.error),
+        Some(Ok(s)) if s.count == 0 => Span::styled("none", theme.muted),
+        Some(Ok(s)) => match (&s.verified_with, s.trusted_keys) {
+            (Some(key), _) => {
+                Span::styled(format!("{} (verified with {key})", s.count), theme.success)
+            }
+            (None, 0) => Span::raw(format!(
+                "{} (the workspace trusts no key: signatures.keys)",
+                s.count
+            )),
+            (None, _) => Span::styled(
+                format!("{} (none verifies with the workspace's keys)", s.count),
+                theme.warning,
+            ),
+        },
+    }
+}
+
+pub(super) fn detail_text<'a>(
+    theme: &Theme,
+    d: &'a Inspection,
+    signatures: Option<&Result<SignatureSummary, String>>,
+) -> Text<'a> {
     let key = |k: &'a str| Span::styled(format!("{k:<14} "), theme.muted);
     let mut lines = vec![
         Line::from(vec![key("digest"), Span::raw(d.digest.to_string())]),
@@ -187,6 +217,7 @@ pub(super) fn detail_text<'a>(theme: &Theme, d: &'a Inspection) -> Text<'a> {
             Span::raw(d.artifact_type.clone().unwrap_or_else(|| "-".into())),
         ]),
         Line::from(vec![key("size"), Span::raw(human_bytes(d.size))]),
+        Line::from(vec![key("signatures"), signatures_line(theme, signatures)]),
     ];
     if let Some(created) = d.annotations.get("org.opencontainers.image.created") {
         lines.push(Line::from(vec![
