@@ -2,8 +2,6 @@
 //! manifest, names that cannot be file names, and the demo's leftovers.
 
 mod common;
-#[path = "common/proxy.rs"]
-mod proxy;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -13,7 +11,7 @@ use std::time::Duration;
 
 use common::cli::Cli;
 use common::{TestRegistry, assert_failure, assert_success, exit, text};
-use proxy::RecordingProxy;
+use common::proxy::RecordingProxy;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn generate_dir_then_publish_the_same_dir() {

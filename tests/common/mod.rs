@@ -9,6 +9,7 @@ pub mod extension_fixtures;
 pub mod faults;
 pub mod layout;
 pub mod oci_fixtures;
+pub mod proxy;
 pub mod registry_http;
 pub mod snapshot;
 pub mod token_server;
