@@ -10,8 +10,8 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use common::cli::Cli;
-use common::{TestRegistry, assert_failure, assert_success, exit, text};
 use common::proxy::RecordingProxy;
+use common::{TestRegistry, assert_failure, assert_success, exit, text};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn generate_dir_then_publish_the_same_dir() {

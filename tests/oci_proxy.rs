@@ -12,8 +12,8 @@ use std::process::Command;
 
 use common::cli::Cli;
 use common::oci_fixtures::{PASSWORD, USER, write_docker_config, write_htpasswd};
-use common::{TestPki, TestRegistry, assert_success, make_pki_for, text};
 use common::proxy::RecordingProxy;
+use common::{TestPki, TestRegistry, assert_success, make_pki_for, text};
 
 /// A registry on 127.0.0.1, with its TLS files when `tls`, an htpasswd file when `auth`, and
 /// the name `NAME.test:PORT` the client is to use for it.
