@@ -43,42 +43,13 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use semver::Version;
 
-const EXTENSIONS: usize = 300;
-const LEVELS: usize = 8;
 const NAMESPACE: &str = "provisioning-extensions";
 const REGISTRY: &str = "registry.example:5000";
 
 const TARGET_FRAME: Duration = Duration::from_millis(4);
 const TARGET_EDIT: Duration = Duration::from_millis(100);
 
-fn level_of(i: usize) -> usize {
-    i * LEVELS / EXTENSIONS
-}
-
-fn members(level: usize) -> Vec<usize> {
-    (0..EXTENSIONS).filter(|&i| level_of(i) == level).collect()
-}
-
-/// The three extensions of the next level that `i` needs (as in benches/resolve.rs).
-fn needs(i: usize) -> Vec<usize> {
-    let level = level_of(i);
-    if level + 1 == LEVELS {
-        return Vec::new();
-    }
-    let here = members(level);
-    let next = members(level + 1);
-    let at = here.iter().position(|&x| x == i).unwrap();
-    let mut out: Vec<usize> = [at, at + 1, at + 7]
-        .iter()
-        .map(|k| next[k % next.len()])
-        .collect();
-    if at + 1 == here.len() {
-        out.extend(next.iter().skip(here.len()).copied());
-    }
-    out.sort();
-    out.dedup();
-    out
-}
+use common::deps::layered::{EXTENSIONS, level_of, members, needs};
 
 fn name(i: usize) -> String {
     format!("ext{i:03}")

@@ -32,41 +32,10 @@ use provisioning::oci::Digest;
 use provisioning::oci::client::{ClientOptions, Registries};
 use provisioning::oci::credentials::CredentialStore;
 
-const EXTENSIONS: usize = 300;
 const VERSIONS: u64 = 10;
-const LEVELS: usize = 8;
 const LATENCY: Duration = Duration::from_millis(20);
 
-fn level_of(i: usize) -> usize {
-    i * LEVELS / EXTENSIONS
-}
-
-fn members(level: usize) -> Vec<usize> {
-    (0..EXTENSIONS).filter(|&i| level_of(i) == level).collect()
-}
-
-/// The three extensions of the next level that `i` needs.
-fn needs(i: usize) -> Vec<usize> {
-    let level = level_of(i);
-    if level + 1 == LEVELS {
-        return Vec::new();
-    }
-    let here = members(level);
-    let next = members(level + 1);
-    let at = here.iter().position(|&x| x == i).unwrap();
-    let mut out: Vec<usize> = [at, at + 1, at + 7]
-        .iter()
-        .map(|k| next[k % next.len()])
-        .collect();
-    // Every extension of the next level is needed by someone: the last of this level takes
-    // those left over.
-    if at + 1 == here.len() {
-        out.extend(next.iter().skip(here.len()).copied());
-    }
-    out.sort();
-    out.dedup();
-    out
-}
+use common::deps::layered::{EXTENSIONS, LEVELS, members, needs};
 
 async fn populate(host: &str) {
     let registries = Registries::new(

@@ -60,3 +60,41 @@ pub fn dep_args<'a>(ws: &'a Path, args: &[&'a str]) -> Vec<&'a str> {
     all.extend(["--workspace", ws.to_str().unwrap()]);
     all
 }
+
+/// The synthetic graph the resolver and Dependencies-pane benchmarks share: 300 extensions in
+/// 8 levels, each needing three of the next level.
+pub mod layered {
+    pub const EXTENSIONS: usize = 300;
+    pub const LEVELS: usize = 8;
+
+    pub fn level_of(i: usize) -> usize {
+        i * LEVELS / EXTENSIONS
+    }
+
+    pub fn members(level: usize) -> Vec<usize> {
+        (0..EXTENSIONS).filter(|&i| level_of(i) == level).collect()
+    }
+
+    /// The three extensions of the next level that `i` needs.
+    pub fn needs(i: usize) -> Vec<usize> {
+        let level = level_of(i);
+        if level + 1 == LEVELS {
+            return Vec::new();
+        }
+        let here = members(level);
+        let next = members(level + 1);
+        let at = here.iter().position(|&x| x == i).unwrap();
+        let mut out: Vec<usize> = [at, at + 1, at + 7]
+            .iter()
+            .map(|k| next[k % next.len()])
+            .collect();
+        // Every extension of the next level is needed by someone: the last of this level
+        // takes those left over.
+        if at + 1 == here.len() {
+            out.extend(next.iter().skip(here.len()).copied());
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+}
