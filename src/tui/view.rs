@@ -140,8 +140,3 @@ pub fn input_spans(input: &LineInput, masked: bool) -> Vec<Span<'static>> {
     }
     spans
 }
-
-/// Draws `paragraph`-like content and nothing else; used by panes for empty states.
-pub fn muted_text(frame: &mut Frame, theme: &Theme, text: impl Into<String>, area: Rect) {
-    frame.render_widget(Paragraph::new(text.into()).style(theme.muted), area);
-}
